@@ -1,0 +1,1 @@
+"""Tk demo for interactive multi-object annotation (a thin view over isegm.annotation)."""

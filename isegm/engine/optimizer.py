@@ -1,0 +1,62 @@
+"""Optimizers and learning-rate schedules for training (RITM's choices)."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+
+
+def get_optimizer(model: nn.Module, name: str, lr: float, **kwargs) -> torch.optim.Optimizer:
+    """Build an optimizer whose parameter groups honour per-parameter learning-rate multipliers.
+
+    A parameter's multiplier is its ``lr_mult`` attribute (RITM marks backbone parameters with
+    ``backbone_lr_mult``, 0.1 by default); parameters sharing a multiplier share a group, so the
+    optimizer has a handful of groups instead of one per tensor. Frozen parameters are left out.
+
+    Args:
+        model: the network.
+        name: ``adam``, ``adamw`` or ``sgd``.
+        lr: base learning rate.
+        **kwargs: passed to the optimizer (betas, eps, weight_decay, momentum ...).
+
+    Raises:
+        ValueError: unknown optimizer name.
+    """
+    try:
+        cls = OPTIMIZERS[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(sorted(OPTIMIZERS))}") from None
+    groups: dict[float, list[nn.Parameter]] = {}
+    for param in model.parameters():
+        if not param.requires_grad:
+            continue
+        mult = float(getattr(param, "lr_mult", 1.0))
+        key = 1.0 if math.isclose(mult, 1.0) else mult
+        groups.setdefault(key, []).append(param)
+    param_groups = [{"params": params, "lr": lr * mult, "lr_mult": mult} for mult, params in sorted(groups.items())]
+    return cls(param_groups, lr=lr, **kwargs)
+
+
+def get_lr_scheduler(optimizer: torch.optim.Optimizer, name: str, epochs: int, milestones=(),
+                     gamma: float = 0.1, min_lr_ratio: float = 0.0):
+    """Per-epoch learning-rate schedule.
+
+    Args:
+        name: ``multistep`` (RITM: multiply by ``gamma`` at each epoch in ``milestones``),
+            ``cosine`` (cosine decay over ``epochs`` to ``min_lr_ratio`` x the base rate) or ``constant``.
+
+    Raises:
+        ValueError: unknown schedule name.
+    """
+    name = name.lower()
+    if name == "multistep":
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(milestones), gamma=gamma)
+    if name == "cosine":
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda e: min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(e, epochs) / max(epochs, 1))))
+    if name == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: 1.0)
+    raise ValueError(f"unknown lr schedule {name!r}; known: multistep, cosine, constant")

@@ -1,0 +1,228 @@
+"""Training recipes: everything an experiment script states, as one frozen dataclass.
+
+An experiment script in ``models/`` defines ``RECIPE = replace(BASE, field=value, ...)`` from a base
+recipe, so each script states only what differs (detectron2's style) instead of copying a whole
+training function. :func:`run_recipe` turns a recipe plus the command-line settings into a model,
+datasets, losses and an :class:`~isegm.engine.trainer.ISTrainer`, and runs it.
+
+RITM's defaults (``models/iter_mask/*`` in Sofiiuk et al. 2021's code) are the field defaults.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import asdict, dataclass, field, replace
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from isegm.engine.optimizer import get_lr_scheduler
+from isegm.engine.trainer import ISTrainer, LossSpec, TrainerSettings
+from isegm.model.losses import build_loss
+from isegm.utils.config import dataset_path
+from isegm.utils.exp import ExpPaths
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Recipe", "replace", "run_recipe", "build_datasets", "build_augmentator"]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One training recipe (RITM iter_mask defaults).
+
+    Model: ``model`` names a builder in :data:`isegm.model.builders.MODEL_BUILDERS`;
+    ``model_kwargs`` override its arguments; ``pretrained`` names an entry of config.yml's
+    ``IMAGENET_PRETRAINED_MODELS`` for the backbone (None = train from the initialiser).
+    Data: ``train_dataset`` (registry name, path from config.yml) with ``train_split``; validation on
+    ``val_dataset``/``val_split``, or, when ``val_dataset`` is None, on a seeded ``val_fraction`` of the
+    training set held out from training.
+    """
+    model: str = "hrnet18_itermask"
+    model_kwargs: dict = field(default_factory=dict)
+    pretrained: str | None = None
+    train_dataset: str = "LVIS"
+    train_split: str | None = "train"
+    val_dataset: str | None = "LVIS"
+    val_split: str | None = "val"
+    val_fraction: float = 0.1
+    crop_size: tuple[int, int] = (320, 480)
+    scale_range: tuple[float, float] = (0.75, 1.40)
+    color_augment: bool = True
+    augment_preset: str = "default"        # "default" (RITM COCO+LVIS) or "sbd" (adds flips, rot90, small rotations)
+    val_resize: bool = False               # RITM's SBD recipe also rescales validation crops
+    val_epoch_len: int = -1
+    num_max_points: int = 24
+    prob_gamma: float = 0.80
+    merge_objects_prob: float = 0.15
+    max_num_merged_objects: int = 2
+    min_object_area: int = 1000
+    keep_background_prob: float = 0.05
+    epoch_len: int = -1
+    batch_size: int = 32
+    epochs: int = 230
+    optimizer: str = "adam"
+    lr: float = 5e-4
+    lr_schedule: str = "multistep"
+    milestones: tuple[int, ...] = (200, 220)
+    lr_gamma: float = 0.1
+    instance_loss: str = "nfl"
+    instance_loss_kwargs: dict = field(default_factory=lambda: {"alpha": 0.5, "gamma": 2})
+    instance_loss_weight: float = 1.0
+    aux_loss: str = "bce"
+    aux_loss_weight: float = 0.4
+    max_num_next_clicks: int = 3
+    prev_mask_drop_prob: float = 0.0
+    checkpoint_interval: tuple = ((0, 5), (200, 1))
+    image_dump_interval: int = 3000
+
+
+def build_augmentator(recipe: Recipe, train: bool):
+    """Albumentations pipeline of RITM's recipes: random rescale, flip, pad + crop to ``crop_size``,
+    brightness/contrast and RGB shift (train); pad + crop only (validation)."""
+    import albumentations as A
+
+    from isegm.data.transforms import UniformRandomResize
+
+    h, w = recipe.crop_size
+    pad_crop = [A.PadIfNeeded(min_height=h, min_width=w, border_mode=0), A.RandomCrop(h, w)]
+    if not train:
+        resize = [UniformRandomResize(scale_range=recipe.scale_range)] if recipe.val_resize else []
+        return A.Compose(resize + pad_crop, p=1.0)
+    if recipe.augment_preset == "sbd":
+        geometric = [A.HorizontalFlip(), A.VerticalFlip(), A.RandomRotate90(),
+                     A.Affine(translate_percent=(-0.03, 0.03), rotate=(-3, 3), border_mode=0, p=0.75)]
+    elif recipe.augment_preset == "default":
+        geometric = [A.HorizontalFlip()]
+    else:
+        raise ValueError(f"unknown augment_preset {recipe.augment_preset!r}; known: default, sbd")
+    ops = [UniformRandomResize(scale_range=recipe.scale_range)] + geometric + pad_crop
+    if recipe.color_augment:
+        ops += [A.RandomBrightnessContrast(brightness_limit=(-0.25, 0.25), contrast_limit=(-0.15, 0.4), p=0.75),
+                A.RGBShift(r_shift_limit=10, g_shift_limit=10, b_shift_limit=10, p=0.75)]
+    return A.Compose(ops, p=1.0)
+
+
+def build_datasets(recipe: Recipe, cfg, seed: int = 0):
+    """Training and validation datasets of a recipe, paths taken from ``cfg`` (config.yml)."""
+    from isegm.data.datasets import get_dataset
+    from isegm.data.points_sampler import MultiPointSampler
+
+    sampler = MultiPointSampler(recipe.num_max_points, prob_gamma=recipe.prob_gamma,
+                                merge_objects_prob=recipe.merge_objects_prob,
+                                max_num_merged_objects=recipe.max_num_merged_objects)
+    common = dict(points_sampler=sampler, min_object_area=recipe.min_object_area)
+
+    def make(name, split, train):
+        kwargs = dict(common, augmentator=build_augmentator(recipe, train))
+        if train:
+            kwargs.update(keep_background_prob=recipe.keep_background_prob, epoch_len=recipe.epoch_len)
+        else:
+            kwargs.update(epoch_len=recipe.val_epoch_len)
+        if split is not None:
+            kwargs["split"] = split
+        return get_dataset(name, dataset_path(cfg, name), **kwargs)
+
+    trainset = make(recipe.train_dataset, recipe.train_split, train=True)
+    if recipe.val_dataset is not None:
+        return trainset, make(recipe.val_dataset, recipe.val_split, train=False)
+    # Hold out a seeded fraction of the training set for validation (checkpoint selection only).
+    return trainset.split(recipe.val_fraction, seed=seed, augmentator=build_augmentator(recipe, train=False),
+                          keep_background_prob=0.0, epoch_len=recipe.val_epoch_len)
+
+
+def build_losses(recipe: Recipe) -> list[LossSpec]:
+    specs = [LossSpec("instances", build_loss(recipe.instance_loss, **recipe.instance_loss_kwargs),
+                      recipe.instance_loss_weight)]
+    if recipe.aux_loss and recipe.aux_loss_weight > 0:
+        specs.append(LossSpec("instances_aux", build_loss(recipe.aux_loss), recipe.aux_loss_weight))
+    return specs
+
+
+def build_model(recipe: Recipe, cfg, weights: str | None = None):
+    """Model of a recipe: builder + RITM's Xavier initialisation + optional ImageNet backbone, or
+    ``weights`` (a checkpoint to fine-tune from, e.g. a released RITM model)."""
+    from isegm.model.builders import build_model as build
+    from isegm.model.initializer import xavier_gluon_init
+
+    model = build(recipe.model, **recipe.model_kwargs)
+    xavier_gluon_init(model, magnitude=2.0)
+    if recipe.pretrained:
+        table = cfg.get("IMAGENET_PRETRAINED_MODELS") or {}
+        if recipe.pretrained not in table:
+            raise KeyError(f"config.yml has no IMAGENET_PRETRAINED_MODELS.{recipe.pretrained} for this recipe; add it "
+                           f"or pass --set IMAGENET_PRETRAINED_MODELS.{recipe.pretrained}=PATH")
+        model.feature_extractor.load_pretrained_weights(str(table[recipe.pretrained]))
+    if weights:
+        from isegm.model.checkpoint import load_is_model
+        source = load_is_model(weights, device="cpu", eval_mode=False)
+        missing = model.load_state_dict(source.state_dict(), strict=True)
+        del source, missing
+        logger.info("fine-tuning from %s", weights)
+    return model
+
+
+def run_recipe(recipe: Recipe, cfg, exp: ExpPaths, *, device: torch.device, batch_size: int | None = None,
+               workers: int = 4, epochs: int | None = None, seed: int = 0, weights: str | None = None,
+               resume_checkpoint: Path | None = None, start_epoch: int | None = None, distributed: bool = False,
+               max_batches_per_epoch: int | None = None, meta: dict | None = None, amp: str = "none",
+               channels_last: bool = False) -> dict:
+    """Build everything a recipe names and train. Returns the last epoch's statistics.
+
+    Args:
+        recipe: the experiment's :class:`Recipe`.
+        cfg: loaded config.yml (dataset and pretrained-weight paths).
+        exp: run folders.
+        device: training device.
+        batch_size, epochs: override the recipe's (``-1``/None keeps it).
+        workers: data-loading processes.
+        seed: seeds torch, NumPy and the click simulation.
+        weights: checkpoint to initialise from (fine-tuning).
+        resume_checkpoint: a ``last_checkpoint.pth`` to continue from (weights, optimizer, epoch).
+        start_epoch: override the epoch to resume at.
+        max_batches_per_epoch: cap the epoch length (smoke tests).
+        amp: mixed precision for training, ``none``, ``bf16`` or ``fp16`` (CUDA only).
+        channels_last: train with NHWC tensors.
+    """
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    if batch_size is not None and batch_size > 0:
+        recipe = replace(recipe, batch_size=batch_size)
+    if epochs is not None and epochs > 0:
+        recipe = replace(recipe, epochs=epochs)
+    model = build_model(recipe, cfg, weights=weights)
+    trainset, valset = build_datasets(recipe, cfg, seed=seed)
+    if max_batches_per_epoch:
+        n = min(len(trainset), max_batches_per_epoch * recipe.batch_size)
+        trainset = trainset.subset(list(range(n)))
+        valset = valset.subset(list(range(min(len(valset), recipe.batch_size))))
+
+    settings = TrainerSettings(
+        batch_size=recipe.batch_size, workers=workers, optimizer=recipe.optimizer, lr=recipe.lr,
+        max_num_next_clicks=recipe.max_num_next_clicks, prev_mask_drop_prob=recipe.prev_mask_drop_prob,
+        checkpoint_interval=recipe.checkpoint_interval, image_dump_interval=recipe.image_dump_interval, seed=seed,
+        amp=amp, channels_last=channels_last)
+    scheduler = partial(get_lr_scheduler, name=recipe.lr_schedule, epochs=recipe.epochs,
+                        milestones=recipe.milestones, gamma=recipe.lr_gamma)
+    run_meta = dict(meta or {}, recipe=_plain(asdict(recipe)), seed=seed, command=" ".join(sys.argv))
+    trainer = ISTrainer(model, trainset, valset, build_losses(recipe), settings, exp, device,
+                        lr_scheduler=scheduler, meta=run_meta, distributed=distributed)
+    if resume_checkpoint is not None:
+        checkpoint = torch.load(resume_checkpoint, map_location="cpu", weights_only=True)
+        state = {k: v.float() if torch.is_floating_point(v) else v for k, v in checkpoint["state_dict"].items()}
+        model.load_state_dict(state, strict=True)
+        trainer.resume(checkpoint, start_epoch=start_epoch)
+    elif start_epoch:
+        trainer.start_epoch = start_epoch
+    return trainer.run(recipe.epochs)
+
+
+def _plain(value):
+    """Recipe fields as JSON-like plain data (tuples become lists)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

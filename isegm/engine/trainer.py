@@ -1,0 +1,375 @@
+"""The training loop for click-based models with iterative mask training (IT-M).
+
+Read top to bottom: :meth:`ISTrainer.run` alternates :meth:`train_epoch` and :meth:`validate`;
+both call :meth:`batch_forward`, which is where the RITM recipe lives:
+
+1. the batch arrives with clicks from the multi-point sampler;
+2. IT-M (Sofiiuk et al. 2021, sec. 3.2): for a random number of iterations in
+   ``[0, max_num_next_clicks]`` the network predicts without gradient, and a new click is placed
+   on the largest error with the same rule the evaluation clicker uses
+   (:func:`isegm.inference.clicker.add_next_points`); the prediction is fed back as the previous mask;
+3. a final forward with gradient; losses (NFL on the main output, BCE on the auxiliary one).
+
+Checkpoints (RITM's format, loadable with :func:`isegm.model.load_is_model`) are written after every
+epoch as ``last_checkpoint.pth`` (with optimizer state, for ``--resume-exp``), every
+``checkpoint_interval`` epochs as ``NNN.pth``, and ``best_checkpoint.pth`` when the validation
+metric improves.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.data.distributed import DistributedSampler
+from tqdm import tqdm
+
+from isegm.engine.optimizer import get_optimizer
+from isegm.inference.clicker import add_next_points
+from isegm.model.checkpoint import save_is_model
+from isegm.model.metrics import AdaptiveIoU
+from isegm.utils.exp import ExpPaths
+from isegm.utils.log import TqdmToLogger
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class LossSpec:
+    """A loss applied to one model output against the ground-truth instances."""
+    output: str                 # key of the model's output dict: 'instances' or 'instances_aux'
+    loss: nn.Module
+    weight: float = 1.0
+
+
+@dataclass
+class TrainerSettings:
+    """Plain settings of a training run (everything but the model, data and losses)."""
+    batch_size: int = 32
+    val_batch_size: int | None = None
+    workers: int = 4
+    optimizer: str = "adam"
+    lr: float = 5e-4
+    optimizer_params: dict = field(default_factory=lambda: {"betas": (0.9, 0.999), "eps": 1e-8})
+    max_num_next_clicks: int = 3
+    prev_mask_drop_prob: float = 0.0
+    pred_thresh: float = 0.49
+    checkpoint_interval: int | Sequence[tuple[int, int]] = 5
+    image_dump_interval: int = -1
+    tb_dump_period: int = 25
+    seed: int = 0
+    best_metric: str = "AdaptiveIoU"       # validation quantity that selects best_checkpoint.pth
+    amp: str = "none"                      # mixed precision: "none", "bf16" (CPU or CUDA) or "fp16" (CUDA)
+    channels_last: bool = False            # NHWC memory layout (faster convolutions on CPU and tensor cores)
+
+
+AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _interval_at(interval, epoch: int) -> int:
+    if isinstance(interval, int):
+        return interval
+    return [step for start, step in interval if start <= epoch][-1]
+
+
+class ISTrainer:
+    """Trains an interactive segmentation model.
+
+    Args:
+        model: an ISModel (see :mod:`isegm.model`); with ``with_prev_mask`` the previous
+            prediction is fed as a fourth input channel.
+        trainset, valset: datasets whose items are dicts ``images (3, H, W) float32 in [0, 1]``,
+            ``points (2N, 3) float32`` (y, x, order; positives first, (-1, -1, -1) padding),
+            ``instances (1, H, W) float32`` in {0, 1} (-1 = ignore).
+        losses: loss specifications; a spec whose output the model lacks is skipped.
+        settings: :class:`TrainerSettings`.
+        exp: run folders (:class:`isegm.utils.exp.ExpPaths`).
+        device: where to train.
+        lr_scheduler: callable ``optimizer -> scheduler`` stepped once per epoch, or None.
+        meta: plain data stored in every checkpoint (command line, recipe name ...).
+        distributed: wrap in DistributedDataParallel (torch.distributed already initialised).
+    """
+
+    def __init__(self, model: nn.Module, trainset: Dataset, valset: Dataset | None, losses: Sequence[LossSpec],
+                 settings: TrainerSettings, exp: ExpPaths, device: torch.device,
+                 lr_scheduler: Callable | None = None, meta: dict | None = None, distributed: bool = False):
+        self.settings = settings
+        self.exp = exp
+        self.device = torch.device(device)
+        self.meta = dict(meta or {})
+        self.losses = list(losses)
+        self.distributed = distributed
+        self.rank = dist.get_rank() if distributed else 0
+        self.world_size = dist.get_world_size() if distributed else 1
+        self.rng = np.random.default_rng(settings.seed + 1000 * self.rank)
+
+        if settings.amp not in AMP_DTYPES:
+            raise ValueError(f"amp must be one of {sorted(AMP_DTYPES)}, got {settings.amp!r}")
+        if settings.amp == "fp16" and self.device.type != "cuda":
+            raise ValueError("amp='fp16' needs a CUDA device; use amp='bf16' on the CPU")
+        self.amp_dtype = AMP_DTYPES[settings.amp]
+        self.scaler = torch.amp.GradScaler("cuda") if settings.amp == "fp16" else None
+        self.model = model.to(self.device)
+        if settings.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.net = self.model
+        if distributed:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+        pin = self.device.type == "cuda"
+        batch = max(1, settings.batch_size // self.world_size)
+        self.train_sampler = DistributedSampler(trainset, shuffle=True, seed=settings.seed) if distributed else None
+        generator = torch.Generator().manual_seed(settings.seed)
+        self.train_loader = DataLoader(
+            trainset, batch_size=batch, shuffle=self.train_sampler is None, sampler=self.train_sampler,
+            drop_last=True, num_workers=settings.workers, pin_memory=pin, generator=generator,
+            persistent_workers=settings.workers > 0, worker_init_fn=_seed_worker)
+        if len(self.train_loader) == 0:
+            raise ValueError(f"training set of {len(trainset)} samples gives no full batch of {batch}: "
+                             f"lower --batch-size")
+        self.val_loader = None
+        if valset is not None and len(valset) > 0:
+            val_batch = max(1, (settings.val_batch_size or settings.batch_size) // self.world_size)
+            val_sampler = DistributedSampler(valset, shuffle=False) if distributed else None
+            self.val_loader = DataLoader(valset, batch_size=min(val_batch, len(valset)), shuffle=False,
+                                         sampler=val_sampler, drop_last=False, num_workers=settings.workers,
+                                         pin_memory=pin, worker_init_fn=_seed_worker)
+
+        self.optim = get_optimizer(model, settings.optimizer, settings.lr, **settings.optimizer_params)
+        self.scheduler = lr_scheduler(self.optim) if lr_scheduler is not None else None
+        self.train_metric = AdaptiveIoU()
+        self.val_metric = AdaptiveIoU()
+        self.best_value = -math.inf
+        self.start_epoch = 0
+        self.sw = None
+
+    @property
+    def is_master(self) -> bool:
+        return self.rank == 0
+
+    # ------------------------------------------------------------------ loop
+    def run(self, num_epochs: int, validation: bool = True) -> dict:
+        """Train from ``self.start_epoch`` up to ``num_epochs`` (exclusive); returns the last epoch's stats."""
+        if self.is_master:
+            from torch.utils.tensorboard import SummaryWriter
+            self.sw = SummaryWriter(log_dir=str(self.exp.logs), flush_secs=10)
+            logger.info("training %d samples/epoch (%d batches), validating on %s samples, epochs %d..%d",
+                        len(self.train_loader.dataset), len(self.train_loader),
+                        len(self.val_loader.dataset) if self.val_loader else 0, self.start_epoch, num_epochs - 1)
+        stats = {}
+        for epoch in range(self.start_epoch, num_epochs):
+            stats = self.train_epoch(epoch)
+            if validation and self.val_loader is not None:
+                stats.update(self.validate(epoch))
+            if self.scheduler is not None:
+                self.scheduler.step()
+            if self.is_master:
+                self.save_checkpoints(epoch, stats)
+                logger.info("epoch %d: %s", epoch, ", ".join(f"{k} {v:.4f}" for k, v in stats.items()))
+        if self.sw is not None:
+            self.sw.close()
+        return stats
+
+    def train_epoch(self, epoch: int) -> dict:
+        if self.train_sampler is not None:
+            self.train_sampler.set_epoch(epoch)
+        self.net.train()
+        self.train_metric.reset_epoch_stats()
+        total, count, images, start = 0.0, 0, 0, time.perf_counter()
+        bar = self._progress(self.train_loader, f"Epoch {epoch}")
+        for i, batch in enumerate(bar):
+            step = epoch * len(self.train_loader) + i
+            loss, parts, batch, outputs = self.batch_forward(batch, validation=False)
+            self.optim.zero_grad(set_to_none=True)
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+                self.scaler.step(self.optim)
+                self.scaler.update()
+            else:
+                loss.backward()
+                self.optim.step()
+
+            total += float(loss.detach())
+            count += 1
+            images += batch["images"].shape[0]
+            if self.is_master:
+                bar.set_description(f"Epoch {epoch}, loss {total / count:.4f}, "
+                                    f"IoU {self.train_metric.get_epoch_value():.3f}", refresh=False)
+                if step % self.settings.tb_dump_period == 0:
+                    self.sw.add_scalar("TrainLosses/overall", float(loss.detach()), step)
+                    for name, value in parts.items():
+                        self.sw.add_scalar(f"TrainLosses/{name}", value, step)
+                    self.sw.add_scalar("TrainStates/learning_rate", self.optim.param_groups[-1]["lr"], step)
+                    self.sw.add_scalar("TrainMetrics/AdaptiveIoU_ema", self.train_metric.ema_iou, step)
+                if self.settings.image_dump_interval > 0 and step % self.settings.image_dump_interval == 0:
+                    self.save_visualization(batch, outputs, step)
+        elapsed = time.perf_counter() - start
+        stats = {"train_loss": total / max(count, 1), "train_iou": self.train_metric.get_epoch_value(),
+                 "train_images_per_s": images * self.world_size / max(elapsed, 1e-9)}
+        if self.is_master:
+            self.sw.add_scalar("TrainMetrics/AdaptiveIoU", stats["train_iou"], epoch)
+            self.sw.add_scalar("TrainStates/images_per_second", stats["train_images_per_s"], epoch)
+        return stats
+
+    @torch.no_grad()
+    def validate(self, epoch: int) -> dict:
+        self.net.eval()
+        self.val_metric.reset_epoch_stats()
+        # The same clicks every epoch, so validation figures are comparable across epochs.
+        train_rng, self.rng = self.rng, np.random.default_rng(self.settings.seed + 12345)
+        sums, count = defaultdict(float), 0
+        try:
+            for batch in self._progress(self.val_loader, f"Epoch {epoch} validation"):
+                loss, parts, _, _ = self.batch_forward(batch, validation=True)
+                n = batch["images"].shape[0]
+                sums["val_loss"] += float(loss) * n
+                for name, value in parts.items():
+                    sums[f"val_{name}"] += value * n
+                count += n
+        finally:
+            self.rng = train_rng
+        stats = {k: v / max(count, 1) for k, v in sums.items()}
+        stats["val_iou"] = self.val_metric.get_epoch_value()
+        if self.is_master:
+            for name, value in stats.items():
+                self.sw.add_scalar(f"Val/{name}", value, epoch)
+        return stats
+
+    # ------------------------------------------------------------------ one batch
+    def batch_forward(self, batch: dict, validation: bool = False):
+        """Run IT-M clicks and the final forward pass on one batch; returns (loss, parts, batch, outputs)."""
+        batch = {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+        image, gt, points = batch["images"], batch["instances"], batch["points"]
+        if self.settings.channels_last:
+            image = image.contiguous(memory_format=torch.channels_last)
+        model = self.model
+        prev = torch.zeros_like(image[:, :1])
+
+        with torch.no_grad():
+            num_iters = int(self.rng.integers(0, self.settings.max_num_next_clicks + 1))
+            if num_iters:
+                was_training = self.net.training
+                self.net.eval()
+                for _ in range(num_iters):
+                    net_input = torch.cat((image, prev), dim=1) if model.with_prev_mask else image
+                    with self._autocast():
+                        logits = self.net(net_input, points)["instances"]
+                    prev = torch.sigmoid(logits.float())
+                    points = add_next_points(prev, gt, points, pred_thresh=self.settings.pred_thresh, rng=self.rng)
+                self.net.train(was_training)
+                if model.with_prev_mask and self.settings.prev_mask_drop_prob > 0:
+                    drop = torch.from_numpy(self.rng.random(prev.shape[0]) < self.settings.prev_mask_drop_prob)
+                    prev[drop.to(prev.device)] = 0.0
+        batch["points"] = points
+
+        with torch.set_grad_enabled(not validation):
+            net_input = torch.cat((image, prev), dim=1) if model.with_prev_mask else image
+            with self._autocast():
+                outputs = self.net(net_input, points)
+            outputs = {k: v.float() for k, v in outputs.items()}
+            loss = image.new_zeros(())
+            parts = {}
+            for spec in self.losses:
+                if spec.weight <= 0 or spec.output not in outputs:
+                    continue
+                value = spec.loss(outputs[spec.output], gt).mean()
+                parts[f"{spec.output}_loss"] = float(value.detach())
+                loss = loss + spec.weight * value
+        metric = self.val_metric if validation else self.train_metric
+        metric.update(outputs["instances"].detach(), gt)
+        return loss, parts, batch, outputs
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
+
+    def _progress(self, loader, desc: str):
+        if not self.is_master:
+            return loader
+        return tqdm(loader, desc=desc, ncols=110, file=TqdmToLogger(logger) if not os.isatty(2) else None,
+                    mininterval=5.0 if not os.isatty(2) else 0.5)
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_checkpoints(self, epoch: int, stats: dict) -> None:
+        meta = dict(self.meta, epoch=epoch, stats={k: float(v) for k, v in stats.items()})
+        ckpt = self.exp.checkpoints
+        save_is_model(self.model, ckpt / "last_checkpoint.pth", meta=meta, extra=self.training_state(epoch))
+        if epoch % _interval_at(self.settings.checkpoint_interval, epoch) == 0:
+            save_is_model(self.model, ckpt / f"{epoch:03d}.pth", meta=meta)
+        key = "val_iou" if self.settings.best_metric == "AdaptiveIoU" else self.settings.best_metric
+        value = stats.get(key)
+        if value is not None:
+            higher_better = "loss" not in key
+            score = value if higher_better else -value
+            if score > self.best_value:
+                self.best_value = score
+                save_is_model(self.model, ckpt / "best_checkpoint.pth", meta=dict(meta, best_metric=key))
+                logger.info("epoch %d: new best %s = %.4f -> best_checkpoint.pth", epoch, key, value)
+
+    def training_state(self, epoch: int) -> dict:
+        return {"training_state": {
+            "epoch": epoch,
+            "optimizer": self.optim.state_dict(),
+            "lr_scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "best_value": self.best_value,
+            "rng": self.rng.bit_generator.state,
+        }}
+
+    def resume(self, checkpoint: dict, start_epoch: int | None = None) -> None:
+        """Restore optimizer, schedule and epoch from a loaded ``last_checkpoint.pth`` dict.
+
+        The model weights are loaded by the caller (through :func:`isegm.model.load_is_model` or
+        ``load_state_dict``). Without a training state (a plain model checkpoint) only the epoch is set.
+        """
+        state = checkpoint.get("training_state")
+        meta_epoch = checkpoint.get("meta", {}).get("epoch")
+        if state is not None:
+            self.optim.load_state_dict(state["optimizer"])
+            if self.scheduler is not None and state.get("lr_scheduler") is not None:
+                self.scheduler.load_state_dict(state["lr_scheduler"])
+            self.best_value = state.get("best_value", -math.inf)
+            if state.get("rng") is not None:
+                self.rng.bit_generator.state = state["rng"]
+            meta_epoch = state["epoch"]
+        if start_epoch is not None:
+            self.start_epoch = start_epoch
+        elif meta_epoch is not None:
+            self.start_epoch = int(meta_epoch) + 1
+        if self.scheduler is not None and state is None:
+            for _ in range(self.start_epoch):
+                self.scheduler.step()
+        logger.info("resuming at epoch %d", self.start_epoch)
+
+    def save_visualization(self, batch: dict, outputs: dict, step: int) -> None:
+        import cv2
+
+        from isegm.utils.vis import draw_points, draw_probmap
+        image = (batch["images"][0, :3].detach().cpu().numpy().transpose(1, 2, 0) * 255).astype(np.uint8)
+        points = batch["points"][0].detach().cpu().numpy()
+        n = points.shape[0] // 2
+        vis = draw_points(image, points[:n], (0, 255, 0))
+        vis = draw_points(vis, points[n:], (255, 0, 0))
+        gt = batch["instances"][0, 0].detach().cpu().numpy().copy()
+        gt[gt < 0] = 0.25
+        pred = torch.sigmoid(outputs["instances"][0, 0]).detach().cpu().numpy()
+        panel = np.hstack((vis, draw_probmap(gt), draw_probmap(pred))).astype(np.uint8)
+        self.exp.vis.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(self.exp.vis / f"{step:06d}_instance_segmentation.jpg"), panel[:, :, ::-1],
+                    [cv2.IMWRITE_JPEG_QUALITY, 85])
+
+
+def _seed_worker(worker_id: int) -> None:
+    seed = torch.initial_seed() % 2 ** 32
+    np.random.seed(seed)
+    import random
+    random.seed(seed)

@@ -1,0 +1,73 @@
+"""Training-time metrics (RITM's AdaptiveIoU)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def batch_iou(pred_mask: torch.Tensor, gt_mask: torch.Tensor, ignore_mask: torch.Tensor | None = None) -> np.ndarray:
+    """Per-sample IoU of boolean masks ``(B, ...)``; ignored pixels are removed from the prediction.
+
+    Returns a float array with one IoU per sample whose union is non-empty (empty unions are dropped,
+    as in RITM).
+    """
+    if ignore_mask is not None:
+        pred_mask = pred_mask & ~ignore_mask
+    dims = tuple(range(1, gt_mask.dim()))
+    union = (pred_mask | gt_mask).float().mean(dim=dims).cpu().numpy()
+    inter = (pred_mask & gt_mask).float().mean(dim=dims).cpu().numpy()
+    nonzero = union > 0
+    return inter[nonzero] / union[nonzero]
+
+
+class AdaptiveIoU:
+    """IoU at a binarisation threshold that tracks the best one during training (RITM's AdaptiveIoU).
+
+    After each batch the threshold moves (EMA with ``thresh_beta``) towards whichever of
+    ``t - step``, ``t``, ``t + step`` gave the highest IoU on that batch. ``get_epoch_value`` is the mean of
+    the per-batch best IoUs.
+
+    ``update(pred, gt)``: ``pred`` logits ``(B, 1, H, W)`` (probabilities if ``from_logits=False``),
+    ``gt`` ``(B, 1, H, W)`` float in {0, 1} with ``ignore_label`` for ignored pixels.
+    """
+
+    name = "AdaptiveIoU"
+    pred_outputs = ("instances",)
+    gt_outputs = ("instances",)
+
+    def __init__(self, init_thresh: float = 0.4, thresh_step: float = 0.025, thresh_beta: float = 0.99,
+                 iou_beta: float = 0.9, ignore_label: float = -1, from_logits: bool = True):
+        self.iou_thresh = init_thresh
+        self.thresh_step, self.thresh_beta, self.iou_beta = thresh_step, thresh_beta, iou_beta
+        self.ignore_label, self.from_logits = ignore_label, from_logits
+        self.ema_iou = 0.0
+        self.reset_epoch_stats()
+
+    def reset_epoch_stats(self) -> None:
+        self.epoch_iou_sum = 0.0
+        self.epoch_batch_count = 0
+
+    @torch.no_grad()
+    def update(self, pred: torch.Tensor, gt: torch.Tensor) -> None:
+        gt_mask = gt > 0.5
+        if not bool(gt_mask.any()):
+            return
+        prob = torch.sigmoid(pred) if self.from_logits else pred
+        ignore = gt == self.ignore_label
+
+        def iou_at(t: float) -> float:
+            values = batch_iou(prob > t, gt_mask, ignore)
+            return float(values.mean()) if values.size else 0.0
+
+        best_t, best_iou = self.iou_thresh, iou_at(self.iou_thresh)
+        for t in (self.iou_thresh - self.thresh_step, self.iou_thresh + self.thresh_step):
+            value = iou_at(t)
+            if value > best_iou:
+                best_t, best_iou = t, value
+        self.iou_thresh = self.thresh_beta * self.iou_thresh + (1 - self.thresh_beta) * best_t
+        self.ema_iou = self.iou_beta * self.ema_iou + (1 - self.iou_beta) * best_iou
+        self.epoch_iou_sum += best_iou
+        self.epoch_batch_count += 1
+
+    def get_epoch_value(self) -> float:
+        return self.epoch_iou_sum / self.epoch_batch_count if self.epoch_batch_count else 0.0

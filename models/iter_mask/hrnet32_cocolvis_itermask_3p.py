@@ -1,0 +1,5 @@
+"""RITM's HRNet32 IT-M on COCO+LVIS (released as coco_lvis_h32_itermask.pth)."""
+from models.base import COCOLVIS_ITERMASK, replace
+
+RECIPE = replace(COCOLVIS_ITERMASK, model="hrnet32_itermask", pretrained="HRNETV2_W32",
+                 epoch_len=30000, val_epoch_len=2000)

@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Speed and memory figures per architecture (a script that prints numbers, never a timed test).
+
+For each architecture it measures, in a fresh subprocess (so peak memory is that architecture's own):
+  * ``fwd@400``: one eval-mode forward pass at 1 x 400 x 400 (seconds, median of repeats);
+  * ``SPC``: seconds per click of the NoC evaluation predictor (NoBRS, zoom-in, flip averaging,
+    RITM's cvpr settings) on real GrabCut images, over the first clicks of each image;
+  * ``train img/s``: training throughput with IT-M (batch 4, 320 x 480 crops, up to 3 IT-M clicks,
+    NFL + aux BCE, Adam), random inputs so the data pipeline is not measured;
+  * ``peak RSS``: the subprocess's peak resident memory (GiB).
+
+Weights are seeded random (speed does not depend on their values).
+
+    python scripts/benchmark.py                       # all five RITM reference architectures
+    python scripts/benchmark.py --archs hrnet18s_itermask --threads 2 --device cpu
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_ARCHS = ["hrnet18s_itermask", "hrnet18_itermask", "hrnet32_itermask", "hrnet18_baseline", "r34_dh128_baseline"]
+
+
+def _timeit(fn, repeats: int, sync) -> float:
+    fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def measure(arch: str, device_name: str, threads: int, repeats: int, spc_images: int, spc_clicks: int,
+            train_steps: int, grabcut: Path | None) -> dict:
+    import numpy as np
+    import torch
+
+    from isegm.inference.clicker import Clicker
+    from isegm.inference.predictors import get_predictor
+    from isegm.model.builders import build_model
+    from isegm.model.losses import NormalizedFocalLossSigmoid, SigmoidBinaryCrossEntropyLoss
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    device = torch.device(device_name)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    model = build_model(arch).to(device).eval()
+    channels = 4 if model.with_prev_mask else 3
+    result = {"arch": arch, "params_M": sum(p.numel() for p in model.parameters()) / 1e6}
+
+    x = torch.rand(1, channels, 400, 400, device=device)
+    pts = torch.tensor([[[200.0, 200.0, 0.0], [-1, -1, -1]]], device=device)
+    with torch.inference_mode():
+        result["fwd400_s"] = _timeit(lambda: model(x, pts), repeats, sync)
+
+    if grabcut is not None and grabcut.is_dir():
+        from isegm.data.datasets import get_dataset
+        dataset = get_dataset("GrabCut", grabcut)
+        predictor = get_predictor(model, "NoBRS", device, **_cvpr_params(arch))
+        times = []
+        for i in range(min(spc_images, len(dataset))):
+            sample = dataset.get_sample(i)
+            gt = sample.gt_mask
+            clicker = Clicker(gt_mask=(gt == 1).astype(np.int32) - (gt == -1).astype(np.int32), ignore_label=-1)
+            predictor.set_input_image(sample.image)
+            pred = np.zeros(gt.shape, dtype=bool)
+            for _ in range(spc_clicks):
+                clicker.make_next_click(pred)
+                t = time.perf_counter()
+                prob = predictor.get_prediction(clicker)
+                sync()
+                times.append(time.perf_counter() - t)
+                pred = prob > 0.49
+        result["spc_s"] = statistics.mean(times)
+        result["spc_clicks"] = len(times)
+
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    nfl, bce = NormalizedFocalLossSigmoid(alpha=0.5, gamma=2), SigmoidBinaryCrossEntropyLoss()
+    batch = 4
+    images = torch.rand(batch, 3, 320, 480, device=device)
+    gt = (torch.rand(batch, 1, 320, 480, device=device) > 0.5).float()
+    points = torch.full((batch, 48, 3), -1.0, device=device)
+    points[:, 0] = torch.tensor([160.0, 240.0, 0.0])
+    rng = np.random.default_rng(0)
+
+    def step():
+        prev = torch.zeros_like(images[:, :1])
+        with torch.no_grad():
+            model.eval()
+            for _ in range(int(rng.integers(0, 4))):
+                inp = torch.cat((images, prev), 1) if model.with_prev_mask else images
+                prev = torch.sigmoid(model(inp, points)["instances"])
+            model.train()
+        inp = torch.cat((images, prev), 1) if model.with_prev_mask else images
+        out = model(inp, points)
+        loss = nfl(out["instances"], gt).mean()
+        if "instances_aux" in out:
+            loss = loss + 0.4 * bce(out["instances_aux"], gt).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    step()
+    sync()
+    t = time.perf_counter()
+    for _ in range(train_steps):
+        step()
+    sync()
+    result["train_img_per_s"] = batch * train_steps / (time.perf_counter() - t)
+    result["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+    if device.type == "cuda":
+        result["peak_gpu_gib"] = torch.cuda.max_memory_allocated() / 2 ** 30
+    return result
+
+
+def _cvpr_params(arch: str) -> dict:
+    """RITM's `--eval-mode cvpr` predictor settings: zoom-in to 400 px (600 for HRNet32 and wider)."""
+    from isegm.inference.predictors import cvpr_predictor_params
+    return cvpr_predictor_params(arch)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--archs", default=",".join(DEFAULT_ARCHS))
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--spc-images", type=int, default=3, help="GrabCut images for the SPC measurement")
+    p.add_argument("--spc-clicks", type=int, default=5, help="clicks per image for the SPC measurement")
+    p.add_argument("--train-steps", type=int, default=3)
+    p.add_argument("--grabcut", default=str(REPO.parent / "shared" / "datasets" / "GrabCut"))
+    p.add_argument("--json", default=None, help="also write the results to this json file")
+    p.add_argument("--_child", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+
+    if args._child:
+        res = measure(args._child, args.device, args.threads, args.repeats, args.spc_images, args.spc_clicks,
+                      args.train_steps, Path(args.grabcut))
+        print("RESULT " + json.dumps(res))
+        return
+
+    import torch
+    print(f"torch {torch.__version__}, device {args.device}, threads {args.threads}, "
+          f"cpu count {os.cpu_count()}")
+    rows = []
+    for arch in args.archs.split(","):
+        cmd = [sys.executable, __file__, "--_child", arch] + [a for a in (argv or sys.argv[1:])
+                                                               if not a.startswith("--archs")]
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+        line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+        if proc.returncode != 0 or not line:
+            print(f"{arch}: failed\n{proc.stderr[-2000:]}")
+            continue
+        rows.append(json.loads(line[-1][7:]))
+    header = f"{'arch':<22}{'params M':>9}{'fwd@400 s':>11}{'SPC s':>8}{'train img/s':>13}{'peak RSS GiB':>14}"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        spc = f"{r['spc_s']:.3f}" if "spc_s" in r else "n/a"
+        print(f"{r['arch']:<22}{r['params_M']:>9.2f}{r['fwd400_s']:>11.3f}{spc:>8}{r['train_img_per_s']:>13.2f}"
+              f"{r['peak_rss_gib']:>14.2f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

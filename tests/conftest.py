@@ -1,0 +1,41 @@
+"""Shared pytest fixtures: paths to ../shared, skipping cleanly where it is absent."""
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared"
+DATASETS = SHARED / "datasets"
+REFERENCE = SHARED / "reference"
+
+# Two cores on the CI machine: keep torch from oversubscribing them.
+torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+
+
+def shared_path(*parts) -> Path:
+    """Path under ../shared, or skip the test with a message naming the missing path."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared data not found at {path} (expected the workplace's ../shared layout)")
+    return path
+
+
+@pytest.fixture
+def grabcut_path():
+    return shared_path("datasets", "GrabCut")
+
+
+@pytest.fixture
+def berkeley_path():
+    return shared_path("datasets", "Berkeley")
+
+
+@pytest.fixture
+def coco_mval_path():
+    return shared_path("datasets", "COCO_MVal")
+
+
+@pytest.fixture
+def reference_path():
+    return shared_path("reference")

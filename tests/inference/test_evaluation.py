@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from inference_fakes import DiskNet, disk_mask, make_image
+from isegm.inference.evaluation import evaluate_dataset, evaluate_sample
+from isegm.inference.predictors import get_predictor
+from isegm.utils.vis import draw_points, draw_probmap, draw_with_blend_and_clicks
+
+
+def make_predictor(radius=5):
+    return get_predictor(DiskNet(radius=radius), "NoBRS", "cpu", zoom_in_params=None)
+
+
+def test_one_click_reaches_target_on_disk_object():
+    shape = (40, 48)
+    gt = disk_mask(shape, (20, 24), 5).astype(np.int32)
+    calls = []
+    clicks, ious, probs, times = evaluate_sample(
+        make_image(shape), gt, make_predictor(), max_iou_thr=0.9,
+        callback=lambda *args: calls.append(args))
+    assert [(c.is_positive, c.coords) for c in clicks] == [(True, (20, 24))]
+    assert ious.dtype == np.float32 and ious.tolist() == [1.0]
+    assert probs.shape == shape and len(times) == 1 and times[0] >= 0
+    assert len(calls) == 1 and calls[0][4] == 0
+
+
+def test_min_and_max_clicks():
+    shape = (40, 48)
+    gt = disk_mask(shape, (20, 24), 5).astype(np.int32)
+    _, ious, _, _ = evaluate_sample(make_image(shape), gt, make_predictor(), max_iou_thr=0.9, min_clicks=3)
+    assert len(ious) == 3
+    # a disk net of radius 2 cannot cover a 12x30 box quickly: stops at max_clicks
+    box = np.zeros(shape, np.int32)
+    box[5:17, 5:35] = 1
+    clicks, ious, _, _ = evaluate_sample(make_image(shape), box, make_predictor(radius=2),
+                                         max_iou_thr=0.99, max_clicks=4)
+    assert len(ious) == len(clicks) == 4
+    assert all(c.is_positive for c in clicks)
+    assert np.all(np.diff(ious) > 0)
+
+
+def test_shape_mismatch():
+    with pytest.raises(ValueError):
+        evaluate_sample(make_image((10, 10)), np.zeros((10, 11), np.int32), make_predictor(), 0.9)
+
+
+def test_evaluate_dataset_skips_empty_masks(fake_dataset):
+    # the fake net predicts disks of radius 7 around clicks; objects are disks of radius 5
+    all_ious, elapsed, records = evaluate_dataset(fake_dataset, make_predictor(radius=7), progress=False,
+                                                  max_iou_thr=0.9, max_clicks=5)
+    assert len(all_ious) == 2 and elapsed > 0
+    assert [r["skipped"] for r in records] == [False, False, True]
+    assert records[0]["clicks"][0] == (True, 20, 24)
+    assert records[0]["ious"][0] == pytest.approx(81 / 149)      # 81-px disk inside a 149-px disk
+    # the second object has an ignore ring up to radius 8: the larger disk costs nothing there
+    assert records[1]["ious"] == [1.0] and records[1]["n_clicks"] == 1
+    assert records[2]["sample_id"] == "empty"
+
+
+def test_vis_helpers():
+    image = np.zeros((20, 30, 3), np.uint8)
+    drawn = draw_points(image, [(5, 10), (-1, -1)], (255, 0, 0), radius=2)
+    assert tuple(drawn[5, 10]) == (255, 0, 0) and drawn[:, 20:].sum() == 0 and image.sum() == 0
+    drawn = draw_points(image, [(5, 10, 0)], (0, 255, 0))
+    assert tuple(drawn[5, 18]) == (0, 255, 0)                # order 0 -> radius 8
+    probmap = draw_probmap(np.array([[0.0, 1.0]]))
+    assert probmap.shape == (1, 2, 3) and tuple(probmap[0, 0]) == (0, 0, 0)
+    assert tuple(probmap[0, 1]) == (255, 255, 255)
+    mask = np.zeros((20, 30), bool)
+    mask[:10] = True
+    from isegm.inference.clicker import Click
+    blended = draw_with_blend_and_clicks(np.full((20, 30, 3), 100, np.uint8), mask,
+                                         clicks_list=[Click(False, (15, 15))])
+    assert tuple(blended[15, 15]) == (255, 0, 0)
+    assert tuple(blended[19, 0]) == (100, 100, 100)
+    assert tuple(blended[0, 0]) == (int(0.4 * 100 + 0.6 * 128), 40, 40)

@@ -1,0 +1,55 @@
+from pathlib import Path
+
+import pytest
+
+from isegm.utils.config import dataset_path, load_config, parse_overrides
+from isegm.utils.exp import find_checkpoint, init_experiment, script_family
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_repo_config_keeps_ritm_keys_and_resolves_paths():
+    cfg = load_config(REPO / "config.yml")
+    for key in ("GRABCUT_PATH", "BERKELEY_PATH", "DAVIS_PATH", "COCO_MVAL_PATH", "SBD_PATH", "PASCALVOC_PATH",
+                "COCO_PATH", "LVIS_PATH", "EXPS_PATH", "INTERACTIVE_MODELS_PATH", "IMAGENET_PRETRAINED_MODELS"):
+        assert key in cfg, key
+    assert cfg.GRABCUT_PATH == (REPO.parent / "shared" / "datasets" / "GrabCut").resolve()
+    assert cfg.IMAGENET_PRETRAINED_MODELS["HRNETV2_W18"].is_absolute()
+
+
+def test_overrides_replace_paths_and_nested_keys(tmp_path):
+    cfg_file = tmp_path / "c.yml"
+    cfg_file.write_text("GRABCUT_PATH: data/g\nIMAGENET_PRETRAINED_MODELS:\n  HRNETV2_W18: w.pth\nX: 1\n")
+    cfg = load_config(cfg_file, parse_overrides(["GRABCUT_PATH=/abs/GrabCut", "IMAGENET_PRETRAINED_MODELS.HRNETV2_W18=/w/h.pth",
+                                                 "X=5"]))
+    assert cfg.GRABCUT_PATH == Path("/abs/GrabCut")
+    assert cfg.IMAGENET_PRETRAINED_MODELS["HRNETV2_W18"] == Path("/w/h.pth")
+    assert cfg.X == 5
+    assert dataset_path(cfg, "grabcut") == Path("/abs/GrabCut")
+
+
+def test_bad_config_input(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.yml"):
+        load_config(tmp_path / "nope.yml")
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_overrides(["GRABCUT_PATH"])
+    with pytest.raises(ValueError, match="known datasets"):
+        dataset_path({}, "ImageNet")
+
+
+def test_experiment_folders_are_numbered_and_resumable(tmp_path):
+    script = tmp_path / "models" / "iter_mask" / "my_exp.py"
+    script.parent.mkdir(parents=True)
+    script.write_text("RECIPE = None\n")
+    assert script_family(script) == Path("iter_mask/my_exp")
+    first = init_experiment(tmp_path / "exps", script, "try")
+    second = init_experiment(tmp_path / "exps", script)
+    assert first.root.name == "000_try" and second.root.name == "001"
+    assert (first.root / "my_exp.py").is_file() and first.checkpoints.is_dir() and first.logs.is_dir()
+    assert init_experiment(tmp_path / "exps", script, resume_exp="000").root == first.root
+    with pytest.raises(FileNotFoundError, match="exactly one run"):
+        init_experiment(tmp_path / "exps", script, resume_exp="00")
+    (first.checkpoints / "last_checkpoint.pth").write_bytes(b"x")
+    assert find_checkpoint(first.checkpoints, "last").name == "last_checkpoint.pth"
+    with pytest.raises(FileNotFoundError, match="last_checkpoint.pth"):
+        find_checkpoint(first.checkpoints, "best")
