@@ -69,6 +69,9 @@ class AnnotationApp(ttk.Frame):
         self._reset_view_pending = False
 
         master.title("isegm interactive annotation")
+        width = min(1040, master.winfo_screenwidth())
+        height = min(700, master.winfo_screenheight() - 40)
+        master.geometry(f"{width}x{height}")
         master.protocol("WM_DELETE_WINDOW", self.quit_app)
         self.pack(fill="both", expand=True)
         self.threshold = tk.DoubleVar(value=controller.threshold)
@@ -102,14 +105,17 @@ class AnnotationApp(ttk.Frame):
         self.master.config(menu=menubar)
 
     def _build_body(self):
+        # the status bar and the panel are packed before the canvas so that the canvas is what shrinks
+        self.status = tk.StringVar(value="Load an image (Ctrl+O) to start.")
+        ttk.Label(self, textvariable=self.status, relief="sunken", anchor="w", width=1).pack(side="bottom", fill="x")
         body = ttk.Frame(self)
         body.pack(side="top", fill="both", expand=True)
-        self.canvas = ImageCanvas(body, on_click=self.add_click, on_box=self.set_box, width=640, height=480,
-                                  cursor="crosshair")
-        self.canvas.pack(side="left", fill="both", expand=True, padx=4, pady=4)
-
         panel = ttk.Frame(body, width=240)
         panel.pack(side="right", fill="y", padx=4, pady=4)
+        self.canvas = ImageCanvas(body, on_click=self.add_click, on_box=self.set_box,
+                                  on_view_change=self._write_state, width=640, height=480,
+                                  cursor="crosshair")
+        self.canvas.pack(side="left", fill="both", expand=True, padx=4, pady=4)
 
         obj = ttk.LabelFrame(panel, text="Current object")
         obj.pack(fill="x", pady=3)
@@ -139,13 +145,10 @@ class AnnotationApp(ttk.Frame):
 
         objs = ttk.LabelFrame(panel, text="Objects")
         objs.pack(fill="both", expand=True, pady=3)
-        self.objects_list = tk.Listbox(objs, height=8, activestyle="none")
+        self.objects_list = tk.Listbox(objs, height=8, width=28, activestyle="none")
         self.objects_list.pack(fill="both", expand=True, padx=4, pady=2)
 
         ttk.Label(panel, text=CONTROLS_HELP, justify="left", foreground="#555").pack(fill="x", pady=3)
-
-        self.status = tk.StringVar(value="Load an image (Ctrl+O) to start.")
-        ttk.Label(self, textvariable=self.status, relief="sunken", anchor="w").pack(side="bottom", fill="x")
 
     def _bind_keys(self):
         root = self.master
@@ -252,7 +255,7 @@ class AnnotationApp(ttk.Frame):
         def op(c):
             c.autosave_path = None
             c.set_image(image, path.name)
-            outcome = "loaded"
+            outcome, warning = "loaded", None
             if resume:
                 try:
                     c.restore(load_session(autosave))
@@ -261,10 +264,9 @@ class AnnotationApp(ttk.Frame):
                     c.set_image(image, path.name)
                     backup = autosave.with_suffix(".json.bak")
                     os.replace(autosave, backup)
-                    c.autosave_path = autosave
-                    raise ValueError(f"could not resume {autosave} ({exc}); it was moved to {backup}") from exc
+                    warning = f"Could not resume {autosave}:\n{exc}\n\nIt was moved to {backup}."
             c.autosave_path = autosave
-            return outcome
+            return outcome, warning
 
         self._submit("load_image", op, on_error="dialog", busy_text=f"loading {path.name}...")
 
@@ -348,13 +350,17 @@ class AnnotationApp(ttk.Frame):
         if view is not None:
             self.view = view
         if res.name == "load_image":
+            outcome, warning = value
             self.threshold.set(self.controller.threshold)
             self.label_var.set(view.label)
             self._reset_view_pending = True
-            self._set_message(f"{value} {self.image_path.name}", update=False)
+            self._set_message(f"{outcome} {self.image_path.name}", update=False)
+            if warning:
+                messagebox.showwarning("Autosave not resumed", warning, parent=self.master)
         elif res.name == "save":
             self.last_saved = [str(p) for p in value.values()]
-            self._set_message(f"saved {len(view.objects)} objects to {self.out_dir}", update=False)
+            note = " (the unfinished object is not included)" if view.clicks or view.current_mask is not None else ""
+            self._set_message(f"saved {len(view.objects)} objects to {self.out_dir}{note}", update=False)
         elif res.name == "finish":
             self._set_message(f"finished object {value}", update=False)
         elif res.name == "undo":
@@ -424,7 +430,11 @@ class AnnotationApp(ttk.Frame):
             "image_size": list(self.view.image.shape[1::-1]) if self.view is not None else None,
             "n_objects": len(self.view.objects) if self.view is not None else 0,
             "n_clicks": len(self.view.clicks) if self.view is not None else 0,
+            "has_box": self.view is not None and self.view.box is not None,
+            "widgets": {"label_entry": [self.label_entry.winfo_rootx(), self.label_entry.winfo_rooty(),
+                                        self.label_entry.winfo_width(), self.label_entry.winfo_height()]},
             "window": [top.winfo_rootx(), top.winfo_rooty(), top.winfo_width(), top.winfo_height()],
+            "frame": top.wm_frame(),
             "view": self.canvas.view_info(),
             "last_saved": self.last_saved,
             "message": self.message,

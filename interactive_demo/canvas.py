@@ -20,14 +20,16 @@ class ImageCanvas(tk.Canvas):
         master: parent widget.
         on_click: callback(y, x, positive) in image pixels.
         on_box: callback((y0, x0, y1, x1)) in image pixels, end exclusive.
+        on_view_change: optional callback() after the view (zoom / pan / size) was redrawn.
     """
 
-    def __init__(self, master, on_click, on_box, **kw):
+    def __init__(self, master, on_click, on_box, on_view_change=None, **kw):
         kw.setdefault("background", "#303030")
         kw.setdefault("highlightthickness", 0)
         super().__init__(master, **kw)
         self.on_click = on_click
         self.on_box = on_box
+        self.on_view_change = on_view_change
         self.image = None
         self.scale = 1.0
         self.offset = (0.0, 0.0)
@@ -122,6 +124,8 @@ class ImageCanvas(tk.Canvas):
             self.create_image(round(ox + x0 * s), round(oy + y0 * s), anchor="nw", image=self._photo, tags="image")
             self.tag_lower("image")
         self._draw_overlays()
+        if self.on_view_change is not None:
+            self.on_view_change()
 
     def _draw_overlays(self):
         self.delete("overlay")

@@ -6,7 +6,8 @@ For each architecture it measures, in a fresh subprocess (so peak memory is that
   * ``SPC``: seconds per click of the NoC evaluation predictor (NoBRS, zoom-in, flip averaging,
     RITM's cvpr settings) on real GrabCut images, over the first clicks of each image;
   * ``train img/s``: training throughput with IT-M (batch 4, 320 x 480 crops, up to 3 IT-M clicks,
-    NFL + aux BCE, Adam), random inputs so the data pipeline is not measured;
+    NFL + aux BCE, Adam), random inputs so the data pipeline is not measured; ``bf16 img/s`` the same
+    with ``train.py --amp bf16 --channels-last``;
   * ``peak RSS``: the subprocess's peak resident memory (GiB).
 
 Weights are seeded random (speed does not depend on their values).
@@ -50,13 +51,17 @@ def measure(arch: str, device_name: str, threads: int, repeats: int, spc_images:
     from isegm.inference.clicker import Clicker
     from isegm.inference.predictors import get_predictor
     from isegm.model.builders import build_model
+    from isegm.model.checkpoint import load_is_model, model_to_config
     from isegm.model.losses import NormalizedFocalLossSigmoid, SigmoidBinaryCrossEntropyLoss
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     device = torch.device(device_name)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    model = build_model(arch).to(device).eval()
+    # Load through the same path as evaluation (eval mode, NHWC weights on CPU).
+    built = build_model(arch)
+    model = load_is_model({"config": model_to_config(built), "state_dict": built.state_dict()}, device=device)
+    del built
     channels = 4 if model.with_prev_mask else 3
     result = {"arch": arch, "params_M": sum(p.numel() for p in model.parameters()) / 1e6}
 
@@ -73,7 +78,7 @@ def measure(arch: str, device_name: str, threads: int, repeats: int, spc_images:
         for i in range(min(spc_images, len(dataset))):
             sample = dataset.get_sample(i)
             gt = sample.gt_mask
-            clicker = Clicker(gt_mask=(gt == 1).astype(np.int32) - (gt == -1).astype(np.int32), ignore_label=-1)
+            clicker = Clicker(gt_mask=gt, ignore_label=-1)
             predictor.set_input_image(sample.image)
             pred = np.zeros(gt.shape, dtype=bool)
             for _ in range(spc_clicks):
@@ -86,40 +91,54 @@ def measure(arch: str, device_name: str, threads: int, repeats: int, spc_images:
         result["spc_s"] = statistics.mean(times)
         result["spc_clicks"] = len(times)
 
-    model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     nfl, bce = NormalizedFocalLossSigmoid(alpha=0.5, gamma=2), SigmoidBinaryCrossEntropyLoss()
     batch = 4
     images = torch.rand(batch, 3, 320, 480, device=device)
     gt = (torch.rand(batch, 1, 320, 480, device=device) > 0.5).float()
     points = torch.full((batch, 48, 3), -1.0, device=device)
     points[:, 0] = torch.tensor([160.0, 240.0, 0.0])
-    rng = np.random.default_rng(0)
 
-    def step():
-        prev = torch.zeros_like(images[:, :1])
-        with torch.no_grad():
-            model.eval()
-            for _ in range(int(rng.integers(0, 4))):
-                inp = torch.cat((images, prev), 1) if model.with_prev_mask else images
-                prev = torch.sigmoid(model(inp, points)["instances"])
-            model.train()
-        inp = torch.cat((images, prev), 1) if model.with_prev_mask else images
-        out = model(inp, points)
-        loss = nfl(out["instances"], gt).mean()
-        if "instances_aux" in out:
-            loss = loss + 0.4 * bce(out["instances_aux"], gt).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    def throughput(amp: bool) -> float:
+        """Training images/s; amp = bf16 autocast + channels_last (train.py --amp bf16 --channels-last)."""
+        torch.manual_seed(0)
+        net = build_model(arch).to(device).train()
+        imgs = images
+        if amp:
+            net = net.to(memory_format=torch.channels_last)
+            imgs = images.contiguous(memory_format=torch.channels_last)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+        rng = np.random.default_rng(0)
+        ctx = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)  # noqa: E731
 
-    step()
-    sync()
-    t = time.perf_counter()
-    for _ in range(train_steps):
+        def step():
+            prev = torch.zeros_like(imgs[:, :1])
+            with torch.no_grad():
+                net.eval()
+                for _ in range(int(rng.integers(0, 4))):
+                    inp = torch.cat((imgs, prev), 1) if net.with_prev_mask else imgs
+                    with ctx():
+                        prev = torch.sigmoid(net(inp, points)["instances"].float())
+                net.train()
+            inp = torch.cat((imgs, prev), 1) if net.with_prev_mask else imgs
+            with ctx():
+                out = net(inp, points)
+            loss = nfl(out["instances"].float(), gt).mean()
+            if "instances_aux" in out:
+                loss = loss + 0.4 * bce(out["instances_aux"].float(), gt).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
         step()
-    sync()
-    result["train_img_per_s"] = batch * train_steps / (time.perf_counter() - t)
+        sync()
+        t = time.perf_counter()
+        for _ in range(train_steps):
+            step()
+        sync()
+        return batch * train_steps / (time.perf_counter() - t)
+
+    result["train_img_per_s"] = throughput(amp=False)
+    result["train_img_per_s_bf16"] = throughput(amp=True)
     result["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
     if device.type == "cuda":
         result["peak_gpu_gib"] = torch.cuda.max_memory_allocated() / 2 ** 30
@@ -127,7 +146,7 @@ def measure(arch: str, device_name: str, threads: int, repeats: int, spc_images:
 
 
 def _cvpr_params(arch: str) -> dict:
-    """RITM's `--eval-mode cvpr` predictor settings: zoom-in to 400 px (600 for HRNet32 and wider)."""
+    """RITM's `--eval-mode cvpr` predictor settings on GrabCut: zoom-in from the 2nd click to 400 px, flip."""
     from isegm.inference.predictors import cvpr_predictor_params
     return cvpr_predictor_params(arch)
 
@@ -165,13 +184,14 @@ def main(argv=None):
             print(f"{arch}: failed\n{proc.stderr[-2000:]}")
             continue
         rows.append(json.loads(line[-1][7:]))
-    header = f"{'arch':<22}{'params M':>9}{'fwd@400 s':>11}{'SPC s':>8}{'train img/s':>13}{'peak RSS GiB':>14}"
+    header = (f"{'arch':<22}{'params M':>9}{'fwd@400 s':>11}{'SPC s':>8}{'train img/s':>13}{'bf16 img/s':>12}"
+              f"{'peak RSS GiB':>14}")
     print(header)
     print("-" * len(header))
     for r in rows:
         spc = f"{r['spc_s']:.3f}" if "spc_s" in r else "n/a"
         print(f"{r['arch']:<22}{r['params_M']:>9.2f}{r['fwd400_s']:>11.3f}{spc:>8}{r['train_img_per_s']:>13.2f}"
-              f"{r['peak_rss_gib']:>14.2f}")
+              f"{r['train_img_per_s_bf16']:>12.2f}{r['peak_rss_gib']:>14.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 

@@ -579,10 +579,16 @@ class AnnotationController:
                 self._recompose()
                 self._reset_predictor()
                 for rec in session.get("objects") or []:
-                    self._load_object_record(rec)
-                    self.finish_object()
+                    try:
+                        self._load_object_record(rec)
+                        self.finish_object()
+                    except ValueError as exc:
+                        raise ValueError(f"object {rec.get('id')} ({rec.get('label')}): {exc}") from exc
                 if session.get("current"):
-                    self._load_object_record(session["current"])
+                    try:
+                        self._load_object_record(session["current"])
+                    except ValueError as exc:
+                        raise ValueError(f"unfinished object: {exc}") from exc
                 self.set_threshold(session.get("threshold", self.threshold))
             finally:
                 self.autosave_path = saved_autosave

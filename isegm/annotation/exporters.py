@@ -23,6 +23,7 @@ import datetime
 import json
 import logging
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,9 +101,18 @@ def atomic_write_bytes(path, data, overwrite=False):
         raise
 
 
+_NUMBER_LIST = re.compile(r"\[\s+([-+0-9.eE,\s]+?)\s+\]")
+
+
+def dumps_json(obj):
+    """Indented JSON (UTF-8 text) with lists of numbers (polygons, boxes, sizes) kept on one line."""
+    text = json.dumps(obj, indent=1, ensure_ascii=False)
+    return _NUMBER_LIST.sub(lambda m: "[" + ", ".join(v.strip() for v in m.group(1).split(",")) + "]", text) + "\n"
+
+
 def atomic_write_json(path, obj, overwrite=False):
-    """:func:`atomic_write_bytes` of ``json.dumps(obj, indent=1)`` (UTF-8)."""
-    atomic_write_bytes(path, (json.dumps(obj, indent=1) + "\n").encode("utf-8"), overwrite=overwrite)
+    """:func:`atomic_write_bytes` of :func:`dumps_json` (UTF-8)."""
+    atomic_write_bytes(path, dumps_json(obj).encode("utf-8"), overwrite=overwrite)
 
 
 def encode_png(array):
@@ -318,10 +328,10 @@ def export_annotations(out_dir, name, image, objects, categories, isegm_info, im
         "instances": encode_png(instances),
         "colors": encode_png(colorize_instances(instances)),
         "overlay": encode_png(draw_overlay(image, instances, alpha=alpha)),
-        "json": (json.dumps(coco, indent=1) + "\n").encode("utf-8"),
+        "json": dumps_json(coco).encode("utf-8"),
         "semantic": encode_png(semantic_map(objects, shape, max(known, default=0))),
         "panoptic_png": encode_png(id_to_rgb(seg)),
-        "panoptic_json": (json.dumps(panoptic, indent=1) + "\n").encode("utf-8"),
+        "panoptic_json": dumps_json(panoptic).encode("utf-8"),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     for kind in OUTPUT_KINDS:

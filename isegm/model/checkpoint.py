@@ -68,7 +68,8 @@ def model_from_config(config: dict, source=None, **overrides) -> ISModel:
     kwargs = {}
     for name, param in config.get("params", {}).items():
         if not isinstance(param, dict) or "value" not in param:
-            raise ValueError(f"{where}: parameter {name!r} must be {{'type', 'value', 'specified'}}, got {param!r:.200}")
+            raise ValueError(f"{where}: parameter {name!r} must be {{'type', 'value', 'specified'}}, "
+                             f"got {param!r:.200}")
         value, kind = param["value"], param.get("type", "builtin")
         if kind == "class":
             if value not in NORM_LAYERS:
@@ -206,6 +207,7 @@ def load_is_model(checkpoint, device="cpu", eval_mode: bool = True, **overrides)
 
     model = model_from_config(checkpoint["config"], source, **overrides)
     load_state_dict_strict(model, checkpoint["state_dict"], source)
+    logger.debug("loaded %s from %s", type(model).__name__, where)
     model.to(device)
     if eval_mode:
         model.eval()

@@ -174,7 +174,8 @@ class ISModel(nn.Module):
             raise ValueError(f"image must be (B, {expected}, H, W) "
                              f"({'RGB + previous mask' if self.with_prev_mask else 'RGB'}), got {tuple(image.shape)}")
         if points.dim() != 3 or points.shape[0] != image.shape[0] or points.shape[2] != 3:
-            raise ValueError(f"points must be (B={image.shape[0]}, 2N, 3) rows (y, x, order), got {tuple(points.shape)}")
+            raise ValueError(f"points must be (B={image.shape[0]}, 2N, 3) rows (y, x, order), "
+                             f"got {tuple(points.shape)}")
 
         image, prev_mask = self.prepare_input(image)
         coord_features = self.get_coord_features(image, prev_mask, points)

@@ -51,3 +51,28 @@ class DiskPredictor:
 def make_image(h=64, w=80, seed=0):
     rng = np.random.default_rng(seed)
     return rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+
+
+def start_xvfb():
+    """Start a private Xvfb display.
+
+    Returns:
+        (process, ':N'), or (None, reason) when Xvfb is missing or cannot start.
+    """
+    import os
+    import shutil
+    import subprocess
+
+    if shutil.which("Xvfb") is None:
+        return None, "Xvfb is not installed (apt-get install xvfb)"
+    read_fd, write_fd = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as pipe:
+        number = pipe.readline().strip()
+    if not number:
+        proc.kill()
+        err = proc.communicate()[1].decode(errors="replace")[-300:]
+        return None, f"Xvfb could not start a display: {err or 'no display number reported'}"
+    return proc, f":{number}"

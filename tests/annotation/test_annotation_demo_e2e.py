@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from annotation_fakes import start_xvfb
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "weights" / "hrnet18s_cocomval_itermask.pth"
@@ -37,29 +38,31 @@ def _require_tools():
 
 
 def _start_xvfb():
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    os.close(write_fd)
-    with os.fdopen(read_fd) as pipe:
-        number = pipe.readline().strip()
-    if not number:
-        err = proc.stderr.read().decode(errors="replace")[-500:] if proc.poll() is not None else ""
-        proc.kill()
-        pytest.skip(f"Xvfb could not start a display: {err or 'no display number reported'}")
-    return proc, f":{number}"
+    proc, display = start_xvfb()
+    if proc is None:
+        pytest.skip(display)
+    return proc, display
 
 
-def _checkpoint(tmp_path):
+def _checkpoint(tmp_path, image_path):
+    """The shipped checkpoint, else a seeded random HRNet-18s whose output bias is shifted so that about a third
+    of the pixels come out positive (an untrained model otherwise predicts nothing above 0.5)."""
     if SHIPPED.is_file():
         return SHIPPED
     model = pytest.importorskip("isegm.model", reason="isegm.model is needed to build a test checkpoint")
     import torch
 
-    from isegm.model.builders import build_model
-
     torch.manual_seed(0)
-    net = build_model("hrnet18s_itermask")
+    net = model.build_model("hrnet18s_itermask").eval()
+    image = cv2.cvtColor(cv2.imread(str(image_path)), cv2.COLOR_BGR2RGB)
+    image = cv2.resize(image, (240, 160), interpolation=cv2.INTER_AREA)
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+    x = torch.cat([x, torch.zeros_like(x[:, :1])], dim=1)
+    points = torch.tensor([[[85.0, 125.0, 0.0], [-1.0, -1.0, -1.0]]])
+    with torch.inference_mode():
+        logits = net(x, points)["instances"]
+    with torch.no_grad():
+        net.feature_extractor.cls_head.bias -= torch.quantile(logits.flatten(), 0.67)
     path = tmp_path / "random_hrnet18s.pth"
     model.save_is_model(net, path)
     return path
@@ -113,66 +116,105 @@ class Driver:
     def key(self, *keys):
         self.xdotool("key", *keys)
 
+    def widget_xy(self, name):
+        """Screen centre of a named widget reported in the state file."""
+        x, y, w, h = self.state()["widgets"][name]
+        return x + w // 2, y + h // 2
+
+    def frame_geometry(self, st):
+        """(x, y, w, h) of the whole top-level window: Tk's X11 wrapper (the parent of the toplevel's window)
+        also holds the menu bar. Falls back to the toplevel's own box without xwininfo."""
+        x, y, w, h = st["window"]
+        if shutil.which("xwininfo") is None:
+            return x, y, w, h
+        tree = self._xwininfo("-tree", "-id", st["frame"])
+        parent = next(line.split(":", 1)[1].split()[0] for line in tree.splitlines() if "Parent window id" in line)
+        info = self._xwininfo("-id", parent)
+        geo = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in info.splitlines() if ":" in line)}
+        if "(the root window)" in tree.split("Parent window id", 1)[1].splitlines()[0]:
+            return x, y, w, h
+        return (int(geo["Absolute upper-left X"]), int(geo["Absolute upper-left Y"]), int(geo["Width"]),
+                int(geo["Height"]))
+
+    def _xwininfo(self, *args):
+        return subprocess.run(["xwininfo", *args], env=self.env, check=True, timeout=10, capture_output=True,
+                              text=True).stdout
+
 
 def test_demo_end_to_end(tmp_path, berkeley_path):
     _require_tools()
     berkeley_image = berkeley_path / "images" / IMAGE_NAME
-    checkpoint = _checkpoint(tmp_path)
+    checkpoint = _checkpoint(tmp_path, berkeley_image)
     out_dir = tmp_path / "out"
     state_file = tmp_path / "state.json"
     xvfb, display = _start_xvfb()
     demo = None
     try:
-        env = dict(os.environ, DISPLAY=display, ISEGM_DEMO_STATE=str(state_file), OMP_NUM_THREADS="2")
+        env = dict(os.environ, DISPLAY=display, ISEGM_DEMO_STATE=str(state_file), OMP_NUM_THREADS="1")
         demo = subprocess.Popen([sys.executable, str(REPO / "demo.py"), "--checkpoint", str(checkpoint), "--cpu",
                                  "--limit-longest-size", "400", "--out", str(out_dir), str(berkeley_image)],
                                 cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         drv = Driver(display, state_file, demo)
         st = drv.wait(lambda s: s["image_size"] == [481, 321], "the image to load", timeout=90)
 
-        # object 1: the flower, two positive clicks and a negative one
-        clicks1 = [drv.click(st, 170, 250)]
+        # class label typed into the entry, Return gives the focus back to the canvas
+        entry_x, entry_y = drv.widget_xy("label_entry")
+        drv.xdotool("mousemove", entry_x, entry_y, "click", "--repeat", 3, 1)
+        drv.xdotool("type", "--delay", 20, "flower")
+        drv.key("Return")
+
+        # object 1: the right flower, two positive clicks; a negative click undone with Ctrl+Z
+        clicks1 = [drv.click(st, 180, 310)]
         st = drv.wait(lambda s: s["n_clicks"] == 1, "first click")
-        clicks1.append(drv.click(st, 120, 230))
+        clicks1.append(drv.click(st, 100, 350))
         st = drv.wait(lambda s: s["n_clicks"] == 2, "second click")
-        clicks1.append(drv.click(st, 30, 40, button=3))
+        drv.click(st, 30, 40, button=3)
         st = drv.wait(lambda s: s["n_clicks"] == 3, "negative click")
         drv.key("ctrl+z")
         st = drv.wait(lambda s: s["n_clicks"] == 2, "undo")
-        clicks1.pop()
         drv.key("space")
         st = drv.wait(lambda s: s["n_objects"] == 1 and s["n_clicks"] == 0, "finish object 1")
 
-        # object 2: left-drag a box in the top-left corner, then a positive click inside it
-        ax, ay = drv.screen_xy(st, 10, 10)
-        bx, by = drv.screen_xy(st, 90, 130)
+        # object 2: left-drag a box around the left flower, then a positive click inside it
+        ax, ay = drv.screen_xy(st, 20, 20)
+        bx, by = drv.screen_xy(st, 295, 258)
         drv.xdotool("mousemove", ax, ay, "mousedown", 1, "mousemove", ax + 10, ay + 10, "mousemove", bx, by,
                     "mouseup", 1)
-        time.sleep(0.3)
-        st = drv.wait(lambda s: True, "box")
-        clicks2 = [drv.click(st, 50, 70)]
+        st = drv.wait(lambda s: s["has_box"], "box")
+        clicks2 = [drv.click(st, 140, 140)]
         st = drv.wait(lambda s: s["n_clicks"] == 1, "click in box")
         drv.key("space")
-        st = drv.wait(lambda s: s["n_objects"] in (1, 2) and s["n_clicks"] == 0 or "belong" in s["message"],
-                      "finish object 2")
+        # with an untrained fallback model object 2 may lie entirely inside object 1: then it is refused
+        st = drv.wait(lambda s: s["n_objects"] == 2 or "belongs to earlier" in s["message"], "finish object 2")
         n_objects = st["n_objects"]
-
-        # wheel zoom and middle-drag pan keep working between edits
-        cx, cy = drv.screen_xy(st, 160, 240)
-        drv.xdotool("mousemove", cx, cy, "click", 4, "click", 4)
-        drv.xdotool("mousedown", 2, "mousemove", cx + 30, cy + 20, "mouseup", 2)
-        st = drv.wait(lambda s: s["view"]["scale"] > 1.0, "zoom")
 
         drv.key("ctrl+s")
         st = drv.wait(lambda s: s["last_saved"], "save")
 
-        shot = _screenshot(display, st["window"])
+        # start a third object so that the screenshot shows clicks on the object being edited
+        drv.click(st, 25, 440)
+        st = drv.wait(lambda s: s["n_clicks"] == 1, "click on a third object")
+        shot = _screenshot(display, drv.frame_geometry(st))
         shot_path = tmp_path / "demo_screenshot.png"
         cv2.imwrite(str(shot_path), cv2.cvtColor(shot, cv2.COLOR_RGB2BGR))
         if os.environ.get("ISEGM_UPDATE_SCREENSHOT") == "1":
             _write_asset(shot)
 
+        # wheel zoom and middle-drag pan
+        cx, cy = drv.screen_xy(st, 160, 240)
+        scale0, offset0 = st["view"]["scale"], st["view"]["offset"]
+        drv.xdotool("mousemove", cx, cy, "click", 4, "click", 4)
+        st = drv.wait(lambda s: s["view"]["scale"] > scale0 * 1.5, "zoom")
+        zoomed_offset = st["view"]["offset"]
+        drv.xdotool("mousedown", 2, "mousemove", cx + 15, cy + 10, "mousemove", cx + 30, cy + 20, "mouseup", 2)
+        st = drv.wait(lambda s: s["view"]["offset"] != zoomed_offset, "pan")
+        assert st["view"]["offset"] != offset0
+
+        # quitting with an unfinished, unsaved object asks first; Return accepts
         drv.key("ctrl+q")
+        time.sleep(1.0)
+        assert demo.poll() is None, "the demo quit without asking about unsaved work"
+        drv.key("Return")
         demo.wait(timeout=20)
         assert demo.returncode == 0, demo.stdout.read().decode(errors="replace")[-2000:]
     finally:
@@ -190,6 +232,7 @@ def test_demo_end_to_end(tmp_path, berkeley_path):
     anns = coco["annotations"]
     assert len(anns) == n_objects
     assert [(c["y"], c["x"], c["positive"]) for c in anns[0]["clicks"]] == [(y, x, True) for y, x in clicks1]
+    assert [a["label"] for a in anns] == ["flower"] * n_objects
     if n_objects == 2:
         assert anns[1]["restrict_box"] is not None
         assert [(c["y"], c["x"]) for c in anns[1]["clicks"]] == clicks2
@@ -198,6 +241,16 @@ def test_demo_end_to_end(tmp_path, berkeley_path):
     for kind in ("_colors.png", "_overlay.png", "_semantic.png", "_panoptic.png", "_panoptic.json"):
         assert (out_dir / f"{stem}{kind}").is_file()
     assert (out_dir / f"{stem}.autosave.json").is_file()
+
+    # the GUI session replays headlessly to the same masks, bit for bit
+    replay_dir = tmp_path / "replay"
+    res = subprocess.run([sys.executable, str(REPO / "scripts" / "annotate.py"), "--image", str(berkeley_image),
+                          "--clicks", str(out_dir / f"{stem}.json"), "--checkpoint", str(checkpoint), "--cpu",
+                          "--out", str(replay_dir)], env=dict(os.environ, OMP_NUM_THREADS="1"),
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    for kind in ("_instances.png", "_panoptic.png", "_semantic.png"):
+        assert (replay_dir / f"{stem}{kind}").read_bytes() == (out_dir / f"{stem}{kind}").read_bytes(), kind
     assert shot.shape[0] >= 400 and shot.shape[1] >= 800
     assert shot.std() > 10  # a drawn window, not a blank screen
 
