@@ -43,6 +43,6 @@ COCOMVAL_CPU = replace(
     train_dataset="COCO_MVal", train_split=None, val_dataset=None, val_fraction=0.1,
     crop_size=(256, 256), scale_range=(0.6, 1.2),
     merge_objects_prob=0.0, max_num_merged_objects=1, min_object_area=100, keep_background_prob=0.0,
-    batch_size=8, epochs=36, lr=1e-3, lr_schedule="cosine", milestones=(),
+    batch_size=8, epochs=14, lr=1e-3, lr_schedule="cosine", milestones=(),
     checkpoint_interval=1, image_dump_interval=-1,
 )

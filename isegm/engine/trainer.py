@@ -142,9 +142,11 @@ class ISTrainer:
         if valset is not None and len(valset) > 0:
             val_batch = max(1, (settings.val_batch_size or settings.batch_size) // self.world_size)
             val_sampler = DistributedSampler(valset, shuffle=False) if distributed else None
+            self.val_generator = torch.Generator()
             self.val_loader = DataLoader(valset, batch_size=min(val_batch, len(valset)), shuffle=False,
                                          sampler=val_sampler, drop_last=False, num_workers=settings.workers,
-                                         pin_memory=pin, worker_init_fn=_seed_worker)
+                                         pin_memory=pin, worker_init_fn=_seed_worker,
+                                         generator=self.val_generator)
 
         self.optim = get_optimizer(model, settings.optimizer, settings.lr, **settings.optimizer_params)
         self.scheduler = lr_scheduler(self.optim) if lr_scheduler is not None else None
@@ -226,7 +228,10 @@ class ISTrainer:
     def validate(self, epoch: int) -> dict:
         self.net.eval()
         self.val_metric.reset_epoch_stats()
-        # The same clicks every epoch, so validation figures are comparable across epochs.
+        # The same crops and clicks every epoch, so validation figures are comparable across epochs.
+        self.val_generator.manual_seed(self.settings.seed + 12345)
+        if hasattr(self.val_loader.dataset, "set_seed"):
+            self.val_loader.dataset.set_seed(self.settings.seed + 12345)
         train_rng, self.rng = self.rng, np.random.default_rng(self.settings.seed + 12345)
         sums, count = defaultdict(float), 0
         try:

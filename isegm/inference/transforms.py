@@ -93,7 +93,20 @@ class BaseTransform:
         raise NotImplementedError
 
 
-class SigmoidForPred(BaseTransform):
+class StatelessTransform(BaseTransform):
+    """A transform without state between clicks: reset / get_state / set_state do nothing."""
+
+    def reset(self) -> None:
+        pass
+
+    def get_state(self):
+        return None
+
+    def set_state(self, state) -> None:
+        pass
+
+
+class SigmoidForPred(StatelessTransform):
     """Identity forward; ``inv_transform`` turns logits into probabilities with a sigmoid."""
 
     def transform(self, image_nd, clicks_lists):
@@ -102,17 +115,9 @@ class SigmoidForPred(BaseTransform):
     def inv_transform(self, prob_map):
         return torch.sigmoid(prob_map)
 
-    def reset(self):
-        pass
-
-    def get_state(self):
-        return None
-
-    def set_state(self, state):
-        pass
 
 
-class AddHorizontalFlip(BaseTransform):
+class AddHorizontalFlip(StatelessTransform):
     """Doubles the batch with the mirrored image (click x -> W - 1 - x); the inverse averages the
     first half with the mirrored second half."""
 
@@ -131,14 +136,6 @@ class AddHorizontalFlip(BaseTransform):
         n = prob_map.shape[0] // 2
         return 0.5 * (prob_map[:n] + torch.flip(prob_map[n:], dims=[3]))
 
-    def reset(self):
-        pass
-
-    def get_state(self):
-        return None
-
-    def set_state(self, state):
-        pass
 
 
 # ---------------------------------------------------------------------- zoom-in

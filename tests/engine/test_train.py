@@ -89,3 +89,37 @@ def test_all_experiment_scripts_define_recipes():
         recipe = train.load_recipe(s)
         assert isinstance(recipe, Recipe), s
         assert recipe.model in MODEL_BUILDERS, (s, recipe.model)
+
+
+def test_export_and_select_checkpoint_scripts(tiny_setup):
+    """Release export (fp16) keeps the model's outputs; selection scores checkpoints on the held-out split."""
+    import importlib.util
+
+    tmp_path, script = tiny_setup
+    cfg = str(tmp_path / "config.yml")
+    exp = train.main([str(script), "--cpu", "--workers", "0", "--config-path", cfg, "--epochs", "1"])
+    source = exp.checkpoints / "000.pth"
+
+    def load_script(name):
+        spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    dest = tmp_path / "release.pth"
+    load_script("export_checkpoint").main([str(source), str(dest), "--half"])
+    raw = torch.load(dest, weights_only=True)
+    assert "training_state" not in raw and raw["meta"]["exported_from"] == str(source)
+    assert all(v.dtype == torch.float16 for v in raw["state_dict"].values() if v.is_floating_point())
+    x, points = torch.rand(1, 4, 64, 64), torch.tensor([[[30.0, 30.0, 0.0], [-1, -1, -1]]])
+    with torch.inference_mode():
+        full = load_is_model(source)(x, points)["instances"]
+        half = load_is_model(dest)(x, points)["instances"]
+    assert torch.allclose(full, half, rtol=2e-2, atol=5e-2)  # fp16 weights: ~0.4 % relative error
+    with pytest.raises(SystemExit, match="exists"):
+        load_script("export_checkpoint").main([str(source), str(dest)])
+
+    rows = load_script("select_checkpoint").main(
+        [str(source), str(dest), "--cpu", "--n-clicks", "2", "--val-fraction", "0.34", "--config-path", cfg])
+    assert [len(r["mIoU@k"]) for r in rows] == [2, 2]
+    assert all(r["samples"] == 2 and 0.0 <= r["score"] <= 1.0 for r in rows)
