@@ -111,11 +111,11 @@ def test_export_and_select_checkpoint_scripts(tiny_setup):
     raw = torch.load(dest, weights_only=True)
     assert "training_state" not in raw and raw["meta"]["exported_from"] == str(source)
     assert all(v.dtype == torch.float16 for v in raw["state_dict"].values() if v.is_floating_point())
-    x, points = torch.rand(1, 4, 64, 64), torch.tensor([[[30.0, 30.0, 0.0], [-1, -1, -1]]])
-    with torch.inference_mode():
-        full = load_is_model(source)(x, points)["instances"]
-        half = load_is_model(dest)(x, points)["instances"]
-    assert torch.allclose(full, half, rtol=2e-2, atol=5e-2)  # fp16 weights: ~0.4 % relative error
+    # Every exported weight is exactly the source weight rounded to fp16, and loads back as float32.
+    source_sd = load_is_model(source, eval_mode=False).state_dict()
+    for key, value in load_is_model(dest, eval_mode=False).state_dict().items():
+        expected = source_sd[key].half().float() if source_sd[key].is_floating_point() else source_sd[key]
+        assert value.dtype == source_sd[key].dtype and torch.equal(value, expected), key
     with pytest.raises(SystemExit, match="exists"):
         load_script("export_checkpoint").main([str(source), str(dest)])
 
