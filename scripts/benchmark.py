@@ -5,8 +5,9 @@ For each architecture it measures, in a fresh subprocess (so peak memory is that
   * ``fwd@400``: one eval-mode forward pass at 1 x 400 x 400 (seconds, median of repeats);
   * ``SPC``: seconds per click of the NoC evaluation predictor (NoBRS, zoom-in, flip averaging,
     RITM's cvpr settings) on real GrabCut images, over the first clicks of each image;
-  * ``train img/s``: training throughput with IT-M (batch 4, 320 x 480 crops, up to 3 IT-M clicks,
-    NFL + aux BCE, Adam), random inputs so the data pipeline is not measured; ``bf16 img/s`` the same
+  * ``train img/s``: training throughput of ``ISTrainer.batch_forward`` + Adam step (batch 4,
+    320 x 480 crops, up to 3 IT-M clicks placed by the clicker rule, the recipe's NFL + aux BCE) on a
+    synthetic batch, so the data pipeline is not measured; ``bf16 img/s`` the same
     with ``train.py --amp bf16 --channels-last``;
   * ``peak RSS``: the subprocess's peak resident memory (GiB).
 
@@ -24,6 +25,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -52,7 +54,9 @@ def measure(arch: str, device_name: str, threads: int, repeats: int, spc_images:
     from isegm.inference.predictors import get_predictor
     from isegm.model.builders import build_model
     from isegm.model.checkpoint import load_is_model, model_to_config
-    from isegm.model.losses import NormalizedFocalLossSigmoid, SigmoidBinaryCrossEntropyLoss
+    from isegm.engine.recipe import Recipe, build_losses
+    from isegm.engine.trainer import ISTrainer, TrainerSettings
+    from isegm.utils.exp import ExpPaths
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -91,51 +95,39 @@ def measure(arch: str, device_name: str, threads: int, repeats: int, spc_images:
         result["spc_s"] = statistics.mean(times)
         result["spc_clicks"] = len(times)
 
-    nfl, bce = NormalizedFocalLossSigmoid(alpha=0.5, gamma=2), SigmoidBinaryCrossEntropyLoss()
     batch = 4
-    images = torch.rand(batch, 3, 320, 480, device=device)
-    gt = (torch.rand(batch, 1, 320, 480, device=device) > 0.5).float()
+    gt = torch.zeros(batch, 1, 320, 480, device=device)
+    gt[:, :, 80:240, 120:360] = 1.0
     points = torch.full((batch, 48, 3), -1.0, device=device)
-    points[:, 0] = torch.tensor([160.0, 240.0, 0.0])
+    points[:, 0] = torch.tensor([160.0, 240.0, 100.0])
+    data = [{"images": torch.rand(3, 320, 480), "points": points[i].cpu(), "instances": gt[i].cpu()}
+            for i in range(batch)]
 
     def throughput(amp: bool) -> float:
-        """Training images/s; amp = bf16 autocast + channels_last (train.py --amp bf16 --channels-last)."""
+        """Training images/s through ISTrainer.batch_forward (IT-M clicks, recipe losses, Adam);
+        amp = bf16 autocast + channels_last (train.py --amp bf16 --channels-last)."""
         torch.manual_seed(0)
-        net = build_model(arch).to(device).train()
-        imgs = images
-        if amp:
-            net = net.to(memory_format=torch.channels_last)
-            imgs = images.contiguous(memory_format=torch.channels_last)
-        opt = torch.optim.Adam(net.parameters(), lr=1e-4)
-        rng = np.random.default_rng(0)
-        ctx = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)  # noqa: E731
+        settings = TrainerSettings(batch_size=batch, workers=0, lr=1e-4, max_num_next_clicks=3, seed=0,
+                                   amp="bf16" if amp else "none", channels_last=amp)
+        with tempfile.TemporaryDirectory() as tmp:
+            trainer = ISTrainer(build_model(arch), data, None, build_losses(Recipe()), settings,
+                                ExpPaths.at(Path(tmp)), device)
+            trainer.net.train()
+            loader_batch = next(iter(trainer.train_loader))
 
-        def step():
-            prev = torch.zeros_like(imgs[:, :1])
-            with torch.no_grad():
-                net.eval()
-                for _ in range(int(rng.integers(0, 4))):
-                    inp = torch.cat((imgs, prev), 1) if net.with_prev_mask else imgs
-                    with ctx():
-                        prev = torch.sigmoid(net(inp, points)["instances"].float())
-                net.train()
-            inp = torch.cat((imgs, prev), 1) if net.with_prev_mask else imgs
-            with ctx():
-                out = net(inp, points)
-            loss = nfl(out["instances"].float(), gt).mean()
-            if "instances_aux" in out:
-                loss = loss + 0.4 * bce(out["instances_aux"].float(), gt).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            def step():
+                loss, *_ = trainer.batch_forward(loader_batch)
+                trainer.optim.zero_grad(set_to_none=True)
+                loss.backward()
+                trainer.optim.step()
 
-        step()
-        sync()
-        t = time.perf_counter()
-        for _ in range(train_steps):
             step()
-        sync()
-        return batch * train_steps / (time.perf_counter() - t)
+            sync()
+            t = time.perf_counter()
+            for _ in range(train_steps):
+                step()
+            sync()
+            return batch * train_steps / (time.perf_counter() - t)
 
     result["train_img_per_s"] = throughput(amp=False)
     result["train_img_per_s_bf16"] = throughput(amp=True)
@@ -176,8 +168,9 @@ def main(argv=None):
           f"cpu count {os.cpu_count()}")
     rows = []
     for arch in args.archs.split(","):
-        cmd = [sys.executable, __file__, "--_child", arch] + [a for a in (argv or sys.argv[1:])
-                                                               if not a.startswith("--archs")]
+        cmd = [sys.executable, __file__, "--_child", arch, "--device", args.device, "--threads", str(args.threads),
+               "--repeats", str(args.repeats), "--spc-images", str(args.spc_images),
+               "--spc-clicks", str(args.spc_clicks), "--train-steps", str(args.train_steps), "--grabcut", args.grabcut]
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
         line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
         if proc.returncode != 0 or not line:
