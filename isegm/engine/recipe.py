@@ -75,6 +75,7 @@ class Recipe:
     aux_loss_weight: float = 0.4
     max_num_next_clicks: int = 3
     prev_mask_drop_prob: float = 0.0
+    coord_feature_scale: float | None = None  # initial value of maps_transform's ScaleLayer (RITM: 0.05)
     checkpoint_interval: tuple = ((0, 5), (200, 1))
     image_dump_interval: int = 3000
 
@@ -149,6 +150,8 @@ def build_model(recipe: Recipe, cfg, weights: str | None = None):
 
     model = build(recipe.model, **recipe.model_kwargs)
     xavier_gluon_init(model, magnitude=2.0)
+    if recipe.coord_feature_scale is not None:
+        set_coord_feature_scale(model, recipe.coord_feature_scale)
     if recipe.pretrained:
         table = cfg.get("IMAGENET_PRETRAINED_MODELS") or {}
         if recipe.pretrained not in table:
@@ -162,6 +165,31 @@ def build_model(recipe: Recipe, cfg, weights: str | None = None):
         del source, missing
         logger.info("fine-tuning from %s", weights)
     return model
+
+
+def set_coord_feature_scale(model, value: float) -> None:
+    """Set the initial gain of the click features (the ``ScaleLayer`` closing ``maps_transform``).
+
+    RITM starts it at 0.05 so that clicks enter an ImageNet-pretrained backbone gently. A backbone
+    trained from scratch has no features to protect, and at 0.05 the click signal is too faint for it
+    to pick up: the gain then shrinks instead of growing and the model never learns to follow clicks.
+    Only the initial value changes; the parameter stays learned, and the architecture and checkpoint
+    keys are RITM's.
+
+    Raises:
+        ValueError: the model has no ``maps_transform`` ending in a ScaleLayer (e.g. ``use_rgb_conv``).
+    """
+    from isegm.model.ops import ScaleLayer
+
+    transform = getattr(model, "maps_transform", None)
+    layer = transform[-1] if isinstance(transform, torch.nn.Sequential) and len(transform) else None
+    if not isinstance(layer, ScaleLayer):
+        raise ValueError(f"coord_feature_scale needs a model whose maps_transform ends in a ScaleLayer; "
+                         f"{type(model).__name__} has {type(transform).__name__}")
+    if value <= 0:
+        raise ValueError(f"coord_feature_scale must be > 0, got {value}")
+    with torch.no_grad():
+        layer.scale.fill_(value / layer.lr_mult)
 
 
 def run_recipe(recipe: Recipe, cfg, exp: ExpPaths, *, device: torch.device, batch_size: int | None = None,
