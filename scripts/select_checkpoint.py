@@ -13,7 +13,6 @@ Only the validation split is read: test sets (GrabCut, Berkeley) play no part in
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -25,6 +24,7 @@ if str(REPO_ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
+from isegm.annotation.exporters import atomic_write_json  # noqa: E402
 from isegm.data.datasets import get_dataset  # noqa: E402
 from isegm.inference.evaluation import evaluate_dataset  # noqa: E402
 from isegm.inference.predictors import cvpr_predictor_params, get_predictor  # noqa: E402
@@ -56,7 +56,7 @@ def main(argv=None):
     p.add_argument("--cpu", action="store_true")
     p.add_argument("--config-path", default=str(REPO_ROOT / "config.yml"))
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--json", default=None, help="also write the scores to this file")
+    p.add_argument("--json", default=None, help="also write the scores to this file (atomically)")
     args = p.parse_args(argv)
 
     cfg = load_config(args.config_path, parse_overrides(args.overrides))
@@ -70,7 +70,7 @@ def main(argv=None):
     best = max(rows, key=lambda r: r["score"])
     print(f"best: {best['checkpoint']} (score {best['score']:.4f}, {best['samples']} validation samples)")
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+        atomic_write_json(args.json, rows, overwrite=True)
     return rows
 
 

@@ -116,7 +116,6 @@ class SigmoidForPred(StatelessTransform):
         return torch.sigmoid(prob_map)
 
 
-
 class AddHorizontalFlip(StatelessTransform):
     """Doubles the batch with the mirrored image (click x -> W - 1 - x); the inverse averages the
     first half with the mirrored second half."""
@@ -135,7 +134,6 @@ class AddHorizontalFlip(StatelessTransform):
             raise ValueError(f"AddHorizontalFlip.inv_transform expects an even batch, got {tuple(prob_map.shape)}")
         n = prob_map.shape[0] // 2
         return 0.5 * (prob_map[:n] + torch.flip(prob_map[n:], dims=[3]))
-
 
 
 # ---------------------------------------------------------------------- zoom-in
