@@ -123,3 +123,16 @@ def test_export_and_select_checkpoint_scripts(tiny_setup):
         [str(source), str(dest), "--cpu", "--n-clicks", "2", "--val-fraction", "0.34", "--config-path", cfg])
     assert [len(r["mIoU@k"]) for r in rows] == [2, 2]
     assert all(r["samples"] == 2 and 0.0 <= r["score"] <= 1.0 for r in rows)
+
+
+def test_click_gain_probe_script(tiny_setup):
+    """The probe behind the README's click-gain figures runs a recipe and reports per-step statistics."""
+    import importlib.util
+
+    tmp_path, script = tiny_setup
+    spec = importlib.util.spec_from_file_location("click_gain_probe", REPO / "scripts" / "click_gain_probe.py")
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    rows = probe.main(["--recipe", str(script), "--gain", "5", "--steps", "2", "--crop", "64", "--batch-size", "2",
+                       "--amp", "none", "--config-path", str(tmp_path / "config.yml")])
+    assert len(rows) == 2 and all(np.isfinite(r[0]) and 0.0 <= r[4] <= 1.0 for r in rows)
