@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from isegm.annotation import runtime  # noqa: E402
 from isegm.annotation.controller import AnnotationController, load_session  # noqa: E402
-from isegm.annotation.imageio import read_image  # noqa: E402
+from isegm.io import read_image  # noqa: E402
 
 logger = logging.getLogger("annotate")
 

@@ -147,7 +147,7 @@ def test_annotate_reports_bad_input(tmp_path, checkpoint, capsys):
     clicks.write_text("{}")
     assert annotate.main(["--image", str(bad_image), "--clicks", str(clicks), "--checkpoint", str(checkpoint),
                           "--out", str(tmp_path / "o")]) == 2
-    assert "could not read image" in capsys.readouterr().err
+    assert "cannot read image" in capsys.readouterr().err
     good_image = tmp_path / "ok.png"
     cv2.imwrite(str(good_image), _scene())
     assert annotate.main(["--image", str(good_image), "--clicks", str(clicks), "--checkpoint", str(checkpoint),
