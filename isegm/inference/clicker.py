@@ -12,7 +12,6 @@ Coordinates are (y, x) pixels.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import logging
 import numbers
 from typing import Optional, Sequence
@@ -21,37 +20,14 @@ import cv2
 import numpy as np
 import torch
 
+from isegm.geometry import Click, pack_points, valid_rows  # noqa: F401  (Click re-exported)
+
 logger = logging.getLogger(__name__)
 
 # RITM's simulated-user clicker uses the exact Euclidean distance transform; its trainer's
 # get_next_points uses OpenCV's 5x5-mask approximation. Both choices are kept, see get_next_click.
 DIST_MASK_PRECISE = cv2.DIST_MASK_PRECISE  # == 0
 DIST_MASK_TRAINER = 5
-
-
-@dataclasses.dataclass
-class Click:
-    """One user click.
-
-    Attributes:
-        is_positive: True for a foreground (object) click, False for a background click.
-        coords: (y, x) pixel coordinates. Integers for clicks on an image; test-time transforms
-            produce copies with float coordinates in the transformed frame.
-        indx: the click's order (0 for the first click), assigned by :meth:`Clicker.add_click`.
-    """
-
-    is_positive: bool
-    coords: tuple
-    indx: Optional[int] = None
-
-    @property
-    def coords_and_indx(self) -> tuple:
-        """(y, x, indx): one row of the network's points tensor."""
-        return (*self.coords, self.indx)
-
-    def copy(self, **changes) -> "Click":
-        """A copy of this click with the given fields replaced (e.g. ``coords=(y, x)``)."""
-        return dataclasses.replace(self, **changes)
 
 
 def _as_pixel(value, what: str) -> int:
@@ -303,49 +279,8 @@ def get_next_click(gt_mask, pred_mask, ignore_mask=None, padding: bool = True,
 
 # ---------------------------------------------------------------------- clicks -> points
 def clicks_to_points(clicks_lists, num_pos=None, num_neg=None, clicks_limit=None) -> np.ndarray:
-    """Lay clicks out as the network's points array (RITM's ``get_points_nd``).
-
-    Every sample gets N positive rows then N negative rows, each row (y, x, click order), padded
-    with (-1, -1, -1). N = max over samples of max(#positive, #negative) (counted on the full
-    lists), capped at ``clicks_limit``, at least 1; ``num_pos`` / ``num_neg`` raise N to at least
-    that many rows (both halves always have the same N: the model splits the rows in half).
-    With ``clicks_limit`` only the first ``clicks_limit`` clicks of each list are used.
-
-    Args:
-        clicks_lists: B lists of :class:`Click`.
-
-    Returns:
-        (B, 2N, 3) float32.
-
-    Raises:
-        ValueError: ``clicks_limit`` < 1 or a negative ``num_pos`` / ``num_neg``.
-    """
-    if clicks_limit is not None and clicks_limit < 1:
-        raise ValueError(f"clicks_limit must be >= 1 or None, got {clicks_limit}")
-    counts = []
-    for clicks in clicks_lists:
-        n_pos = sum(1 for c in clicks if c.is_positive)
-        counts.extend((n_pos, len(clicks) - n_pos))
-    n_rows = max(counts) if counts else 0
-    if clicks_limit is not None:
-        n_rows = min(clicks_limit, n_rows)
-    for extra, name in ((num_pos, "num_pos"), (num_neg, "num_neg")):
-        if extra is not None:
-            if extra < 0:
-                raise ValueError(f"{name} must be >= 0, got {extra}")
-            n_rows = max(n_rows, int(extra))
-    n_rows = max(1, n_rows)
-
-    points = np.full((len(clicks_lists), 2 * n_rows, 3), -1, dtype=np.float32)
-    for b, clicks in enumerate(clicks_lists):
-        clicks = clicks[:clicks_limit]
-        pos = [c.coords_and_indx for c in clicks if c.is_positive]
-        neg = [c.coords_and_indx for c in clicks if not c.is_positive]
-        if pos:
-            points[b, :len(pos)] = pos
-        if neg:
-            points[b, n_rows:n_rows + len(neg)] = neg
-    return points
+    """RITM's name for :func:`isegm.geometry.pack_points` (same arguments, same (B, 2N, 3) float32 result)."""
+    return pack_points(clicks_lists, num_pos=num_pos, num_neg=num_neg, clicks_limit=clicks_limit)
 
 
 def add_next_points(pred_probs: torch.Tensor, gt: torch.Tensor, points: torch.Tensor,
@@ -404,13 +339,13 @@ def add_next_points(pred_probs: torch.Tensor, gt: torch.Tensor, points: torch.Te
             order = float(click_indx)
         else:
             half = points_np[b, offset:offset + num_points]
-            free = np.flatnonzero(half.max(axis=1) < 0)
+            free = np.flatnonzero(~valid_rows(half))
             if len(free) == 0:
                 logger.debug("no free %s point slot in sample %d; click dropped",
                              "positive" if is_positive else "negative", b)
                 continue
             row = offset + int(free[0])
-            valid = points_np[b][points_np[b].max(axis=1) >= 0]
+            valid = points_np[b][valid_rows(points_np[b])]
             order = float(valid[:, 2].max() + 1) if len(valid) else 0.0
         points_np[b, row] = (y, x, order)
 

@@ -16,6 +16,8 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
+from isegm.geometry import valid_rows
+
 # Normalisation layers a config may name ('class'-typed parameters of RITM checkpoints).
 NORM_LAYERS: dict[str, type[nn.Module]] = {
     "torch.nn.modules.batchnorm.BatchNorm2d": nn.BatchNorm2d,
@@ -156,7 +158,7 @@ class DistMaps(nn.Module):
             yx = torch.round(yx)
             invalid = yx[:, :, 0] < 0
         else:
-            invalid = yx.amax(dim=2) < 0
+            invalid = ~valid_rows(yx)
         yx = yx * self.spatial_scale
 
         # (B, 2, N, rows, 1) and (B, 2, N, 1, cols) offsets; their squares broadcast to full maps.

@@ -45,7 +45,7 @@ def _click_radius(order, default: int) -> int:
 
 
 def draw_points(image: np.ndarray, points: Iterable[Sequence[float]], color, radius: int = 3) -> np.ndarray:
-    """Draw filled circles at (y, x) points; rows with y < 0 (padding) are skipped.
+    """Draw filled circles at (y, x) points; padding rows (max(y, x) < 0, :func:`isegm.geometry.valid_rows`) are skipped.
 
     Args:
         image: (H, W, 3) uint8 (or (H, W)) image.
@@ -58,7 +58,7 @@ def draw_points(image: np.ndarray, points: Iterable[Sequence[float]], color, rad
     """
     result = np.ascontiguousarray(image).copy()
     for p in points:
-        if p[0] < 0:
+        if max(p[0], p[1]) < 0:
             continue
         r = _click_radius(p[2], radius) if len(p) > 2 else radius
         cv2.circle(result, (int(round(p[1])), int(round(p[0]))), r, tuple(int(c) for c in color), -1)
