@@ -1,0 +1,36 @@
+"""AdaptiveIoU (RITM's training metric): the threshold follows the better neighbour."""
+import pytest
+import torch
+
+from isegm.model.metrics import AdaptiveIoU
+
+
+def _probs_where_a_higher_threshold_is_better():
+    # object pixels at p = 0.44, background at 0.41: at the initial threshold 0.4 everything is
+    # predicted (IoU 0.5), at 0.4 + 0.025 only the object (IoU 1.0)
+    gt = torch.zeros(1, 1, 4, 4)
+    gt[:, :, :2] = 1
+    probs = torch.where(gt > 0, torch.tensor(0.44), torch.tensor(0.41))
+    return probs, gt
+
+
+def test_adaptive_iou_scores_the_better_neighbouring_threshold_and_moves_towards_it():
+    probs, gt = _probs_where_a_higher_threshold_is_better()
+    metric = AdaptiveIoU(init_thresh=0.4, thresh_step=0.025, thresh_beta=0.99, from_logits=False)
+    metric.update(probs, gt)
+    assert metric.get_epoch_value() == pytest.approx(1.0)
+    assert metric.iou_thresh == pytest.approx(0.99 * 0.4 + 0.01 * 0.425)
+    for _ in range(300):
+        metric.update(probs, gt)
+    assert metric.iou_thresh > 0.41  # drifted past the background probability
+
+
+def test_adaptive_iou_ignores_ignored_pixels_and_empty_batches():
+    probs, gt = _probs_where_a_higher_threshold_is_better()
+    metric = AdaptiveIoU(from_logits=False)
+    metric.update(probs, torch.zeros_like(gt))        # no object: not counted
+    assert metric.get_epoch_value() == 0.0
+    gt_ignored = torch.where(gt > 0, gt, torch.tensor(-1.0))  # background ignored: every threshold is perfect
+    metric.update(probs, gt_ignored)
+    assert metric.get_epoch_value() == pytest.approx(1.0)
+    assert metric.iou_thresh == pytest.approx(0.4)
