@@ -8,7 +8,9 @@ from isegm.engine.recipe import Recipe, replace
 
 __all__ = ["Recipe", "replace", "COCOLVIS_ITERMASK", "SBD_ITERMASK", "COCOLVIS_BASELINE", "COCOMVAL_CPU"]
 
-# COCO+LVIS, HRNet IT-M, 230 epochs, lr 5e-4 dropped x0.1 at 200 and 220, 3 IT-M clicks.
+# COCO+LVIS (RITM's prepared merge of LVIS v1 and COCO, read from LVIS_v1_PATH as its recipes do),
+# HRNet18 IT-M: batch 28, epochs of 30000 samples (validation 2000), stuff regions as objects with
+# probability 0.3, 230 epochs, lr 5e-4 dropped x0.1 at 200 and 220, 3 IT-M clicks.
 COCOLVIS_ITERMASK = Recipe(
     model="hrnet18_itermask",
     pretrained="HRNETV2_W18",
@@ -17,7 +19,8 @@ COCOLVIS_ITERMASK = Recipe(
     crop_size=(320, 480), scale_range=(0.75, 1.40),
     num_max_points=24, prob_gamma=0.80, merge_objects_prob=0.15, max_num_merged_objects=2,
     min_object_area=1000, keep_background_prob=0.05,
-    batch_size=32, epochs=230, lr=5e-4, milestones=(200, 220),
+    epoch_len=30000, val_epoch_len=2000,
+    batch_size=28, epochs=230, lr=5e-4, milestones=(200, 220),
     max_num_next_clicks=3, checkpoint_interval=((0, 5), (200, 1)),
 )
 
@@ -25,13 +28,15 @@ COCOLVIS_ITERMASK = Recipe(
 SBD_ITERMASK = replace(
     COCOLVIS_ITERMASK,
     train_dataset="SBD", train_split="train", val_dataset="SBD", val_split="val",
-    scale_range=(0.75, 1.25), augment_preset="sbd", val_resize=True, val_epoch_len=500,
+    scale_range=(0.75, 1.25), augment_preset="sbd", val_resize=True, epoch_len=-1, val_epoch_len=500,
     min_object_area=80, keep_background_prob=0.01,
     batch_size=28, epochs=220, milestones=(200, 215), checkpoint_interval=((0, 5), (100, 1)),
 )
 
-# Non-iterative baseline: clicks only, no previous mask, no IT-M clicks.
-COCOLVIS_BASELINE = replace(COCOLVIS_ITERMASK, model="hrnet18_baseline", max_num_next_clicks=0)
+# RITM's non-iterative baselines (models/noniterative_baselines/*_cocolvis.py): disks of radius 5 with
+# Conv1S fusion, clicks only (no previous mask), no IT-M clicks; HRNet18+OCR64, batch 28, 230 epochs.
+# (The released coco_lvis_h18_baseline.pth is another architecture, builder "hrnet18_baseline".)
+COCOLVIS_BASELINE = replace(COCOLVIS_ITERMASK, model="hrnet18_ocr64_noniter", max_num_next_clicks=0)
 
 # Ours: HRNet18s IT-M from scratch on COCO_MVal (no ImageNet weights are available offline),
 # 10 % of the instances held out for checkpoint selection, small crops and batches for 2 CPU cores,

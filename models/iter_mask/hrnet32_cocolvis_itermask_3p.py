@@ -2,4 +2,4 @@
 from models.base import COCOLVIS_ITERMASK, replace
 
 RECIPE = replace(COCOLVIS_ITERMASK, model="hrnet32_itermask", pretrained="HRNETV2_W32",
-                 epoch_len=30000, val_epoch_len=2000)
+                 batch_size=32)

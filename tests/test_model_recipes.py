@@ -1,0 +1,33 @@
+"""The `models/` experiment scripts state RITM's published recipes (read off RITM's own scripts,
+SamsungLabs/ritm_interactive_segmentation, models/iter_mask and models/noniterative_baselines)."""
+import importlib
+
+import pytest
+
+from isegm.model.builders import build_model
+
+# script: (model builder, batch size, epochs, epoch_len, val_epoch_len, milestones, IT-M clicks)
+RITM = {
+    "models.iter_mask.hrnet18_cocolvis_itermask_3p": ("hrnet18_itermask", 28, 230, 30000, 2000, (200, 220), 3),
+    "models.iter_mask.hrnet18s_cocolvis_itermask_3p": ("hrnet18s_itermask", 32, 230, 30000, 2000, (200, 220), 3),
+    "models.iter_mask.hrnet32_cocolvis_itermask_3p": ("hrnet32_itermask", 32, 230, 30000, 2000, (200, 220), 3),
+    "models.iter_mask.hrnet18_sbd_itermask_3p": ("hrnet18_itermask", 28, 220, -1, 500, (200, 215), 3),
+    "models.noniterative_baselines.hrnet18_ocr64_cocolvis": ("hrnet18_ocr64_noniter", 28, 230, 30000, 2000, (200, 220), 0),
+    "models.noniterative_baselines.r34_dh128_cocolvis": ("r34_dh128_baseline", 28, 160, 30000, 2000, (200, 220), 0),
+}
+
+
+@pytest.mark.parametrize("script", sorted(RITM))
+def test_recipe_numbers_are_ritms(script):
+    recipe = importlib.import_module(script).RECIPE
+    model, batch, epochs, epoch_len, val_epoch_len, milestones, next_clicks = RITM[script]
+    assert (recipe.model, recipe.batch_size, recipe.epochs, recipe.epoch_len, recipe.val_epoch_len,
+            tuple(recipe.milestones), recipe.max_num_next_clicks) == RITM[script]
+
+
+@pytest.mark.parametrize("script", ["models.noniterative_baselines.hrnet18_ocr64_cocolvis",
+                                    "models.noniterative_baselines.r34_dh128_cocolvis"])
+def test_noniterative_baselines_use_disks_and_no_previous_mask(script):
+    model = build_model(importlib.import_module(script).RECIPE.model)
+    assert not model.with_prev_mask
+    assert model.dist_maps.use_disks and model.dist_maps.norm_radius == 5
