@@ -29,7 +29,7 @@ import torch  # noqa: E402
 
 import train  # noqa: E402
 from isegm.engine.recipe import build_datasets, build_losses, build_model  # noqa: E402
-from isegm.utils.config import load_config, parse_overrides  # noqa: E402
+from isegm.config import load_config, parse_overrides  # noqa: E402
 
 
 def main(argv=None):

@@ -28,9 +28,9 @@ from isegm.annotation.exporters import atomic_write_json  # noqa: E402
 from isegm.data.datasets import get_dataset  # noqa: E402
 from isegm.inference.evaluation import evaluate_dataset  # noqa: E402
 from isegm.inference.predictors import cvpr_predictor_params, get_predictor  # noqa: E402
-from isegm.inference.utils import compute_noc_metric  # noqa: E402
+from isegm.metrics import noc_nof as compute_noc_metric  # noqa: E402
 from isegm.model import load_is_model  # noqa: E402
-from isegm.utils.config import dataset_path, load_config, parse_overrides  # noqa: E402
+from isegm.config import dataset_path, load_config, parse_overrides  # noqa: E402
 
 
 def score_checkpoint(path: Path, valset, n_clicks: int, device: str) -> dict:

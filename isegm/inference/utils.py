@@ -1,101 +1,17 @@
-"""Evaluation metrics (IoU, NoC / NoF), checkpoint lookup and dataset construction.
+"""Evaluation helpers: checkpoint lookup (weights folder, experiment folder) and RITM's eval modes.
 
-The metrics follow RITM's evaluation code (Sofiiuk et al., 2021): NoC@t is the mean number of
-clicks needed to reach IoU >= t (a sample that never reaches it counts as ``max_clicks``), NoF@t
-("NoF", printed by RITM as ">=20@t") is the number of samples whose NoC@t equals ``max_clicks``.
+Metric functions (IoU, NoC, NoF, mIoU) live in :mod:`isegm.metrics`; datasets in
+:mod:`isegm.data.registry`.
 """
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Optional
 
-import numpy as np
+from isegm.errors import UserError
 
 logger = logging.getLogger(__name__)
-
-EPS = 1e-8
-
-# Evaluation dataset name -> (config key of its folder, name in isegm.data.datasets' registry,
-# keyword arguments for the dataset). Mirrors RITM's evaluate_model names; the registry's defaults
-# give single-object evaluation samples (SBD: val instances; SBD_Train: RITM's SBD train instances).
-EVAL_DATASETS = {
-    "GrabCut": ("GRABCUT_PATH", "GrabCut", {}),
-    "Berkeley": ("BERKELEY_PATH", "Berkeley", {}),
-    "DAVIS": ("DAVIS_PATH", "DAVIS", {}),
-    "COCO_MVal": ("COCO_MVAL_PATH", "COCO_MVal", {}),
-    "SBD": ("SBD_PATH", "SBD", {}),
-    "SBD_Train": ("SBD_PATH", "SBD", {"split": "train"}),
-    "PascalVOC": ("PASCALVOC_PATH", "PascalVOC", {}),
-}
-
-
-def get_iou(gt_mask, pred_mask, ignore_label: int = -1) -> float:
-    """IoU of a binary prediction with a ground truth that may hold ignored pixels.
-
-    Args:
-        gt_mask: (H, W) int, 1 = object, ``ignore_label`` = ignored, anything else background.
-        pred_mask: (H, W) bool (non-zero = predicted object).
-        ignore_label: value of ignored ground-truth pixels (excluded from both terms).
-
-    Returns:
-        |pred & gt| / |pred | gt| over non-ignored pixels, as a float; NaN when the union is
-        empty (as RITM, which divides 0 by 0).
-
-    Raises:
-        ValueError: the shapes differ.
-    """
-    gt_mask = np.asarray(gt_mask)
-    pred_mask = np.asarray(pred_mask).astype(bool)
-    if gt_mask.shape != pred_mask.shape:
-        raise ValueError(f"gt_mask shape {gt_mask.shape} != pred_mask shape {pred_mask.shape}")
-    valid = gt_mask != ignore_label
-    obj = gt_mask == 1
-    intersection = np.count_nonzero(pred_mask & obj & valid)
-    union = np.count_nonzero((pred_mask | obj) & valid)
-    if union == 0:
-        return float("nan")
-    return intersection / union
-
-
-def get_noc(ious, iou_thr: float, max_clicks: int = 20) -> int:
-    """Clicks needed for one sample: 1 + first index with ``ious >= iou_thr``, else ``max_clicks``."""
-    reached = np.asarray(ious) >= iou_thr
-    return int(np.argmax(reached)) + 1 if reached.any() else int(max_clicks)
-
-
-def compute_noc_metric(all_ious: Sequence, iou_thrs: Sequence[float], max_clicks: int = 20):
-    """NoC and NoF for several IoU thresholds.
-
-    Args:
-        all_ious: per sample, the IoU after each click (1-D arrays, possibly of different length;
-            RITM stores them as float32 and compares them with the thresholds in that dtype).
-        iou_thrs: thresholds, e.g. ``[0.8, 0.85, 0.9]``.
-        max_clicks: clicks counted for a sample that never reaches a threshold.
-
-    Returns:
-        ``(noc_list, over_max_list)``: per threshold the mean clicks (float; NaN for no samples)
-        and the number of samples whose click count equals ``max_clicks`` (int; RITM's NoF, which
-        includes samples reaching the threshold exactly at the last click).
-    """
-    noc_list, over_max_list = [], []
-    for thr in iou_thrs:
-        scores = np.array([get_noc(ious, thr, max_clicks) for ious in all_ious], dtype=np.int64)
-        noc_list.append(float(scores.mean()) if len(scores) else float("nan"))
-        over_max_list.append(int((scores == max_clicks).sum()))
-    return noc_list, over_max_list
-
-
-def get_noc_thresholds(target_iou: float) -> list:
-    """RITM's reported thresholds: 0.80, 0.85, ... up to min(0.95, target_iou) (np.arange floats)."""
-    return np.arange(0.8, min(0.95, target_iou) + 0.001, 0.05).tolist()
-
-
-def get_time_metrics(all_ious: Sequence, elapsed_time: float):
-    """(seconds per click, seconds per image) as RITM: total time / total clicks and / images."""
-    n_images = len(all_ious)
-    n_clicks = sum(len(x) for x in all_ious)
-    return elapsed_time / (n_clicks + EPS), elapsed_time / (n_images + EPS)
 
 
 def find_checkpoint(weights_dir, name: str) -> Path:
@@ -105,13 +21,20 @@ def find_checkpoint(weights_dir, name: str) -> Path:
     matched recursively as ``<name>*.pth`` under ``weights_dir``; or ``MODEL:CHECKPOINT`` to search
     only in the single sub-folder of ``weights_dir`` starting with ``MODEL``.
 
+    This is the one weights-folder lookup; a trainer-side lookup of ``<prefix>*.pth`` in an
+    experiment's checkpoints folder is ``find_checkpoint(checkpoints_dir, prefix)``.
+
     Raises:
         FileNotFoundError: nothing matches (the message names the searched folder).
-        ValueError: several files or model folders match.
+        IsADirectoryError: ``name`` is a folder.
+        UserError: several files or model folders match.
     """
     direct = Path(name).expanduser()
     if direct.is_file():
         return direct
+    if direct.is_dir():
+        raise IsADirectoryError(f"checkpoint {name} is a folder; expected a .pth file "
+                                f"(use --exp-path to evaluate an experiment's checkpoints)")
     if weights_dir is None:
         raise FileNotFoundError(f"checkpoint {name!r} not found (no weights folder configured)")
     weights_dir = Path(weights_dir)
@@ -121,7 +44,7 @@ def find_checkpoint(weights_dir, name: str) -> Path:
         model_name, name = name.split(":", 1)
         candidates = sorted(x for x in weights_dir.glob(f"{model_name}*") if x.is_dir())
         if len(candidates) != 1:
-            raise ValueError(f"expected exactly one model folder {weights_dir}/{model_name}*, "
+            raise UserError(f"expected exactly one model folder {weights_dir}/{model_name}*, "
                              f"found {[str(c) for c in candidates]}")
         model_dir = candidates[0]
 
@@ -135,66 +58,45 @@ def find_checkpoint(weights_dir, name: str) -> Path:
     if not matches:
         raise FileNotFoundError(f"no checkpoint matching {name}*.pth under {model_dir}")
     if len(matches) > 1:
-        raise ValueError(f"several checkpoints match {name}*.pth under {model_dir}: "
+        raise UserError(f"several checkpoints match {name}*.pth under {model_dir}: "
                          f"{[str(m) for m in matches[:5]]}")
     return matches[0]
 
 
-def get_dataset(dataset_name: str, paths: Mapping, **kwargs):
-    """Build an evaluation dataset by RITM name from a config-like mapping of folders.
+def find_experiment_checkpoints(exps_dir, exp_spec: str):
+    """Checkpoints of an experiment (RITM's ``--exp-path EXP[:PREFIX]``), newest name first.
 
     Args:
-        dataset_name: one of :data:`EVAL_DATASETS` (GrabCut, Berkeley, DAVIS, COCO_MVal, SBD,
-            SBD_Train, PascalVOC).
-        paths: mapping holding the folder under the dataset's config key (``GRABCUT_PATH`` ...);
-            e.g. the loaded config.yml.
-        **kwargs: passed on to the dataset constructor (override the defaults).
+        exps_dir: the experiments root (EXPS_PATH).
+        exp_spec: ``EXP`` (a prefix of one folder under ``exps_dir``, e.g. ``hrnet18/000``) optionally
+            followed by ``:PREFIX`` to keep only ``checkpoints/PREFIX*.pth``.
 
     Returns:
-        The dataset from ``isegm.data.datasets.get_dataset``.
+        ``(checkpoints, exp_path, logs_prefix)``: list of Paths, the experiment folder, and RITM's
+        file-name prefix (``all_checkpoints``, ``all_<PREFIX>`` or the single checkpoint's stem).
 
     Raises:
-        ValueError: unknown name (the message lists the known ones) or no folder configured.
+        UserError: no experiments root, or not exactly one matching experiment folder.
+        FileNotFoundError: no matching checkpoint.
     """
-    if dataset_name not in EVAL_DATASETS:
-        raise ValueError(f"unknown dataset {dataset_name!r}; known datasets: {', '.join(EVAL_DATASETS)}")
-    key, registry_name, defaults = EVAL_DATASETS[dataset_name]
-    path = paths.get(key) if paths is not None else None
-    if path is None or path == "":
-        raise ValueError(f"no folder for dataset {dataset_name}: set {key} in config.yml or pass a path override")
-    from isegm.data.datasets import get_dataset as registry_get_dataset
-
-    params = dict(defaults)
-    params.update(kwargs)
-    return registry_get_dataset(registry_name, Path(path), **params)
-
-
-def mean_iou_curve(all_ious: Sequence, n_clicks: int) -> np.ndarray:
-    """mIoU after clicks 1..n_clicks; a sample that stopped early keeps its last IoU.
-
-    Returns:
-        (n_clicks,) float64 (NaN where there are no samples).
-    """
-    if not all_ious:
-        return np.full(n_clicks, np.nan)
-    table = np.empty((len(all_ious), n_clicks), dtype=np.float64)
-    for i, ious in enumerate(all_ious):
-        ious = np.asarray(ious, dtype=np.float64)[:n_clicks]
-        if len(ious) == 0:
-            table[i] = np.nan
-            continue
-        table[i, :len(ious)] = ious
-        table[i, len(ious):] = ious[-1]
-    return table.mean(axis=0)
-
-
-def pad_ious(all_ious: Sequence, n_clicks: int, fill: float = np.nan) -> np.ndarray:
-    """Stack per-sample IoU arrays into (N, n_clicks) float32, filling missing clicks with ``fill``."""
-    out = np.full((len(all_ious), n_clicks), fill, dtype=np.float32)
-    for i, ious in enumerate(all_ious):
-        ious = np.asarray(ious, dtype=np.float32)[:n_clicks]
-        out[i, :len(ious)] = ious
-    return out
+    if not exps_dir:
+        raise UserError("--exp-path needs EXPS_PATH in the config")
+    exps_path = Path(exps_dir)
+    rel_exp_path, _, checkpoint_prefix = exp_spec.partition(":")
+    exp_prefix = exps_path / rel_exp_path
+    candidates = sorted(exp_prefix.parent.glob(exp_prefix.name + "*"))
+    if len(candidates) != 1:
+        raise UserError(f"expected exactly one experiment folder {exp_prefix}*, found "
+                        f"{[str(c) for c in candidates] or 'none'}")
+    exp_path = candidates[0]
+    checkpoints = sorted((exp_path / "checkpoints").glob(checkpoint_prefix + "*.pth"), reverse=True)
+    if not checkpoints:
+        raise FileNotFoundError(f"no checkpoints {checkpoint_prefix}*.pth in {exp_path / 'checkpoints'}")
+    if checkpoint_prefix:
+        logs_prefix = checkpoints[0].stem if len(checkpoints) == 1 else f"all_{checkpoint_prefix}"
+    else:
+        logs_prefix = "all_checkpoints"
+    return checkpoints, exp_path, logs_prefix
 
 
 def get_eval_zoom_in_params(eval_mode: str, dataset_name: str) -> dict:
@@ -206,11 +108,11 @@ def get_eval_zoom_in_params(eval_mode: str, dataset_name: str) -> dict:
       image while there is no prediction yet), crop resized to exactly (N, N).
 
     Raises:
-        ValueError: any other mode.
+        UserError: any other mode.
     """
     if eval_mode == "cvpr":
-        return {"target_size": 600 if dataset_name == "DAVIS" else 400}
+        return {"target_size": 600 if str(dataset_name).upper() == "DAVIS" else 400}
     if eval_mode.startswith("fixed") and eval_mode[5:].isdigit() and int(eval_mode[5:]) > 0:
         size = int(eval_mode[5:])
         return {"skip_clicks": -1, "target_size": (size, size)}
-    raise ValueError(f"unknown eval mode {eval_mode!r}; expected 'cvpr' or 'fixed<N>' such as 'fixed400'")
+    raise UserError(f"unknown eval mode {eval_mode!r}; expected 'cvpr' or 'fixed<N>' such as 'fixed400'")

@@ -23,6 +23,8 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from isegm.errors import UserError
+
 from .is_deeplab_model import DeeplabModel
 from .is_hrnet_model import HRNetModel
 from .is_model import ISModel
@@ -165,6 +167,43 @@ def load_state_dict_strict(model: nn.Module, state_dict, source=None) -> None:
     model.load_state_dict(converted, strict=True)
 
 
+class CheckpointError(UserError, ValueError):
+    """A file that cannot be loaded as an isegm/RITM checkpoint (a UserError, also a ValueError)."""
+
+
+def _read_checkpoint_file(source: str):
+    """torch.load(weights_only=True) of a checkpoint file, with one-line errors naming the file."""
+    if os.path.isdir(source):
+        raise IsADirectoryError(f"checkpoint {source} is a folder; expected a .pth file")
+    if not os.path.isfile(source):
+        raise FileNotFoundError(f"checkpoint not found: {source}")
+    import zipfile
+
+    size = os.path.getsize(source)
+    with open(source, "rb") as f:
+        head = f.read(4)
+    if head != b"PK\x03\x04":
+        if head[:1] == b"\x80":  # legacy (pre-1.6) pickle format: let torch read it
+            pass
+        elif size == 0:
+            raise CheckpointError(f"checkpoint {source}: empty file; not a PyTorch checkpoint (torch.save zip)")
+        else:
+            raise CheckpointError(f"checkpoint {source}: not a PyTorch checkpoint (torch.save zip): "
+                            f"starts with {head!r}")
+    elif not zipfile.is_zipfile(source):
+        raise CheckpointError(f"checkpoint {source}: truncated or damaged PyTorch checkpoint "
+                        f"({size} bytes; the zip directory at the end is missing)")
+    try:
+        return torch.load(source, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"checkpoint {source}: refused to unpickle (it holds Python objects beyond plain "
+                        f"data and tensors, which could run code): {first}") from err
+    except (RuntimeError, EOFError, zipfile.BadZipFile, IndexError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"checkpoint {source}: truncated or damaged PyTorch checkpoint: {first}") from err
+
+
 def load_is_model(checkpoint, device="cpu", eval_mode: bool = True, **overrides) -> ISModel:
     """Load a click model from a RITM-format checkpoint.
 
@@ -182,31 +221,37 @@ def load_is_model(checkpoint, device="cpu", eval_mode: bool = True, **overrides)
 
     Raises:
         FileNotFoundError: no file at the path.
-        ValueError: the file is not a checkpoint (e.g. a bare state_dict or a list of models),
-            would need code execution to unpickle, names an unknown class, or its keys / shapes
-            do not match the model.
+        IsADirectoryError: the path is a folder.
+        CheckpointError (UserError and ValueError): the file is not a PyTorch checkpoint (text, not a torch.save zip),
+            is truncated, would need code execution to unpickle, is not RITM's format (no
+            'state_dict' / 'config', a list of models), names an unknown model class, or its
+            keys / shapes do not match the model. The message names the file.
     """
     source = None
     if isinstance(checkpoint, (str, os.PathLike)):
         source = os.fspath(checkpoint)
-        if not os.path.isfile(source):
-            raise FileNotFoundError(f"checkpoint not found: {source!r}")
-        try:
-            checkpoint = torch.load(source, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as err:
-            raise ValueError(f"checkpoint {source}: refused to unpickle (it holds Python objects beyond plain "
-                             f"data and tensors, which could run code): {err}") from err
+        checkpoint = _read_checkpoint_file(source)
     where = _describe(source)
     if isinstance(checkpoint, (list, tuple)):
-        raise ValueError(f"{where}: holds a list of {len(checkpoint)} models (a RITM ensemble); "
-                         f"load one of its entries instead")
-    if not isinstance(checkpoint, dict) or "config" not in checkpoint or "state_dict" not in checkpoint:
-        keys = list(checkpoint)[:_MAX_LISTED] if isinstance(checkpoint, dict) else type(checkpoint).__name__
-        raise ValueError(f"{where}: expected {{'config': ..., 'state_dict': ...}} (RITM checkpoint format), "
-                         f"found {keys}; a bare state_dict (e.g. ImageNet weights) cannot rebuild a model")
+        raise CheckpointError(f"{where}: holds a list of {len(checkpoint)} models (a RITM ensemble); "
+                        f"load one of its entries instead")
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(f"{where}: expected a dict {{'config': ..., 'state_dict': ...}} (RITM checkpoint format), "
+                        f"found a {type(checkpoint).__name__}")
+    for key in ("state_dict", "config"):
+        if key not in checkpoint:
+            raise CheckpointError(f"{where}: no {key!r} entry (RITM checkpoint format needs 'config' and 'state_dict'); "
+                            f"found keys {list(checkpoint)[:_MAX_LISTED]}; a bare state_dict (e.g. ImageNet "
+                            f"weights) cannot rebuild a model")
 
-    model = model_from_config(checkpoint["config"], source, **overrides)
-    load_state_dict_strict(model, checkpoint["state_dict"], source)
+    try:
+        model = model_from_config(checkpoint["config"], source, **overrides)
+    except ValueError as err:
+        raise CheckpointError(str(err)) from err
+    try:
+        load_state_dict_strict(model, checkpoint["state_dict"], source)
+    except ValueError as err:
+        raise CheckpointError(str(err)) from err
     logger.debug("loaded %s from %s", type(model).__name__, where)
     model.to(device)
     if eval_mode:

@@ -1,23 +1,9 @@
 """Training-time metrics (RITM's AdaptiveIoU)."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-
-def batch_iou(pred_mask: torch.Tensor, gt_mask: torch.Tensor, ignore_mask: torch.Tensor | None = None) -> np.ndarray:
-    """Per-sample IoU of boolean masks ``(B, ...)``; ignored pixels are removed from the prediction.
-
-    Returns a float array with one IoU per sample whose union is non-empty (empty unions are dropped,
-    as in RITM).
-    """
-    if ignore_mask is not None:
-        pred_mask = pred_mask & ~ignore_mask
-    dims = tuple(range(1, gt_mask.dim()))
-    union = (pred_mask | gt_mask).float().mean(dim=dims).cpu().numpy()
-    inter = (pred_mask & gt_mask).float().mean(dim=dims).cpu().numpy()
-    nonzero = union > 0
-    return inter[nonzero] / union[nonzero]
+from isegm.metrics import batch_iou
 
 
 class AdaptiveIoU:

@@ -1,6 +1,7 @@
 """Loaders on small generated fixtures (DAVIS, SBD, PASCAL VOC, COCO json, images/masks) and bad input."""
 import json
 import pickle
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -9,21 +10,39 @@ import pytest
 import scipy.io
 from data_fakes import box_mask, rgb_image, write_mask, write_rgb
 
-from isegm.data.datasets import (DATASETS, CocoJsonDataset, DavisDataset, ImagesDirDataset, PascalVocDataset,
+from isegm.data import registry
+from isegm.data.datasets import (CocoJsonDataset, DavisDataset, ImagesDirDataset, PascalVocDataset,
                                  SBDDataset, SBDEvaluationDataset, get_dataset)
 from isegm.data.datasets.pascalvoc import voc_colormap
 from isegm.data.transforms import ritm_val_augmentator
+from isegm.errors import UserError
 
 H, W = 30, 40
 
 
 # ---------------------------------------------------------------------------------------------- registry
 def test_registry_names_and_unknown_name(tmp_path):
-    for name in ("GrabCut", "Berkeley", "DAVIS", "COCO_MVal", "SBD", "SBD_train", "PascalVOC", "ImagesDir",
-                 "CocoJson", "LVIS"):
-        assert name in DATASETS
-    with pytest.raises(ValueError, match="GrabCut.*Berkeley"):
+    for name in ("GrabCut", "Berkeley", "DAVIS", "COCO_MVal", "SBD", "SBD_train", "PascalVOC", "PascalVOC_train",
+                 "ImagesDir", "CocoJson", "LVIS"):
+        assert name in registry.REGISTRY
+    with pytest.raises(UserError, match="NoSuchSet.*known datasets: GrabCut, Berkeley"):
         get_dataset("NoSuchSet", tmp_path)
+    with pytest.raises(UserError, match="did you mean GrabCut"):
+        registry.resolve("GrabCat")
+
+
+def test_registry_aliases_and_config_keys():
+    # RITM spellings and any case resolve to one entry
+    assert registry.resolve("SBD_Train") is registry.resolve("sbd_train") is registry.REGISTRY["SBD_train"]
+    assert registry.resolve("coco_mval").name == "COCO_MVal"
+    # every entry has a config key known to isegm.config and a layout line
+    from isegm.config import KNOWN_KEYS
+    for spec in registry.REGISTRY.values():
+        assert spec.config_key in KNOWN_KEYS, spec.name
+        assert spec.layout and spec.splits
+    assert registry.dataset_path({"PASCALVOC_PATH": "/v"}, "pascalvoc_train") == Path("/v")
+    with pytest.raises(UserError, match="IMAGES_DIR_PATH"):
+        registry.dataset_path({}, "ImagesDir")
 
 
 @pytest.mark.parametrize("name", ["GrabCut", "Berkeley", "DAVIS", "COCO_MVal", "SBD", "SBD_train", "PascalVOC",

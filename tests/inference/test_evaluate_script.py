@@ -22,48 +22,55 @@ def script():
     return module
 
 
-@pytest.fixture
-def config(tmp_path):
-    path = tmp_path / "config.yml"
-    path.write_text("INTERACTIVE_MODELS_PATH: ./weights\nEXPS_PATH: ./exps\nGRABCUT_PATH: ./GrabCut\n")
-    (tmp_path / "weights").mkdir()
-    (tmp_path / "weights" / "fake_model.pth").write_bytes(b"not used")
-    return path
+def lib_run(tmp_path, **settings):
+    """run_evaluation with the DiskNet fake model on the fake datasets (no files read)."""
+    import torch
+
+    from isegm.inference.evaluation import EvalSettings, run_evaluation
+
+    return run_evaluation([tmp_path / "fake_model.pth"], {"GrabCut": make_fake_dataset(), "Berkeley": make_fake_dataset()},
+                          EvalSettings(n_clicks=5, progress=False, **settings), torch.device("cpu"),
+                          tmp_path / "logs" / "others" / "fake_model", load_model=lambda path, device: DiskNet(radius=7),
+                          echo=print)
 
 
-def fake_run(script, monkeypatch, config, tmp_path, extra=()):
-    monkeypatch.setattr(script, "load_model", lambda path, device: DiskNet(radius=7))
-    monkeypatch.setattr(script, "get_dataset", lambda name, cfg: make_fake_dataset())
-    argv = ["NoBRS", "--checkpoint", "fake_model", "--datasets", "GrabCut,Berkeley", "--cpu",
-            "--config-path", str(config), "--logs-path", str(tmp_path / "logs"), "--n-clicks", "5",
-            "--no-progress", *extra]
-    return script.main(argv)
-
-
-def test_cli_writes_table_json_and_ious(script, monkeypatch, config, tmp_path, capsys):
-    summary = fake_run(script, monkeypatch, config, tmp_path)
+def test_library_writes_table_json_and_ious(tmp_path, capsys):
+    results = lib_run(tmp_path, save_ious=True)
     out = capsys.readouterr().out
     assert "NoC@85%" in out and "NoF@90%" in out and "GrabCut" in out and "Berkeley" in out
+    assert "skipped empty: no object in the mask" in out           # the skipped input is named
     logs = tmp_path / "logs" / "others" / "fake_model"
     table = (logs / "cvpr_NoBRS_5.txt").read_text()
     assert table.count("Eval results for model") == 1 and sum(line.startswith("|") and "NoBRS" in line for line in table.splitlines()) == 2
-    results = json.loads((logs / "cvpr_NoBRS_5_results.json").read_text())
-    entry = results["datasets"]["GrabCut"]["fake_model"]
+    on_disk = json.loads((logs / "cvpr_NoBRS_5_results.json").read_text())
+    entry = on_disk["datasets"]["GrabCut"]["fake_model"]
     assert entry["n_samples"] == 2 and entry["n_skipped"] == 1
+    assert entry["skipped"] == [{"index": 2, "sample_id": "empty", "reason": "no object in the mask"}]
+    assert "|    1    |" in entry["table_row"]                       # the Skipped column says 1
     assert len(entry["samples"]) == 3 and entry["samples"][2]["skipped"]
     ious = np.load(logs / "ious" / "GrabCut_cvpr_NoBRS_5.npy", allow_pickle=False)
     assert ious.shape == (2, 5) and ious.dtype == np.float32
     np.testing.assert_allclose(ious[1, 0], 1.0)
-    # NoC consistent with the per-sample IoUs: sample 2 needs 1 click
     expected_noc90 = np.mean([entry["samples"][0]["n_clicks"], 1])
-    assert summary["fake_model"]["GrabCut"]["NoC@90"] == pytest.approx(expected_noc90)
+    assert results["datasets"]["GrabCut"]["fake_model"]["NoC@90"] == pytest.approx(expected_noc90)
     assert not list(logs.rglob("*.tmp"))
 
 
-def test_cli_iou_analysis_and_vis(script, monkeypatch, config, tmp_path):
-    fake_run(script, monkeypatch, config, tmp_path, extra=["--iou-analysis", "--vis-preds", "--eval-mode",
-                                                            "fixed64", "--datasets", "GrabCut"])
-    logs = tmp_path / "logs" / "others" / "fake_model"
+def test_ious_are_saved_only_with_save_ious(tmp_path):
+    results = lib_run(tmp_path)
+    assert "ious_file" not in results["datasets"]["GrabCut"]["fake_model"]
+    assert not (tmp_path / "logs" / "others" / "fake_model" / "ious").exists()
+
+
+def test_library_iou_analysis_and_vis(tmp_path):
+    import torch
+
+    from isegm.inference.evaluation import EvalSettings, run_evaluation
+
+    logs = tmp_path / "logs"
+    run_evaluation([tmp_path / "fake_model.pth"], {"GrabCut": make_fake_dataset()},
+                   EvalSettings(n_clicks=5, progress=False, iou_analysis=True, vis_preds=True, eval_mode="fixed64"),
+                   torch.device("cpu"), logs, load_model=lambda path, device: DiskNet(radius=7))
     results = json.loads((logs / "fixed64_NoBRS_5_results.json").read_text())
     entry = results["datasets"]["GrabCut"]["fake_model"]
     assert results["target_iou"] == 1.01 and len(entry["miou_curve"]) == 5
@@ -72,26 +79,67 @@ def test_cli_iou_analysis_and_vis(script, monkeypatch, config, tmp_path):
     assert len(list((logs / "predictions_vis" / "GrabCut").glob("*.jpg"))) == 10
 
 
-def test_cli_refuses_brs_and_unknown_datasets(script, config, capsys):
-    with pytest.raises(SystemExit):
-        script.main(["f-BRS-B", "--checkpoint", "x", "--config-path", str(config)])
+def test_script_and_library_give_identical_results(tmp_path, capsys):
+    """The script is a thin shell: same per-click IoUs, clicks and NoC as the library call."""
+    import torch
+
+    from eval_fixtures import make_grabcut, make_random_checkpoint
+    from isegm.inference.evaluation import EvalSettings, evaluate
+
+    data = make_grabcut(tmp_path / "GrabCut", n=2)
+    ckpt = make_random_checkpoint(tmp_path / "weights" / "rand.pth", seed=0)   # seed 0: IoUs > 0
+    config = tmp_path / "config.yml"
+    config.write_text("INTERACTIVE_MODELS_PATH: ./weights\nEXPS_PATH: ./exps\n")
+    from isegm.errors import run_cli
+
+    spec = importlib.util.spec_from_file_location("evaluate_model_script", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert run_cli(script.main, ["NoBRS", "--checkpoint", "rand", "--datasets", "grabcut", "--cpu", "--n-clicks", "3",
+                                 "--print-ious", "--config-path", str(config), "--logs-path", str(tmp_path / "cli"),
+                                 "--set", f"GRABCUT_PATH={data}", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "skipped z_empty" in out
+    cli = json.loads((tmp_path / "cli" / "others" / "rand" / "cvpr_NoBRS_3_results.json").read_text())
+    lib = evaluate(EvalSettings(n_clicks=3, print_ious=True, progress=False), {"GrabCut": data}, torch.device("cpu"),
+                   checkpoint=str(ckpt), logs_root=tmp_path / "lib")
+    a, b = cli["datasets"]["GrabCut"]["rand"], lib["datasets"]["GrabCut"]["rand"]
+    assert [r["ious"] for r in a["samples"]] == [r["ious"] for r in b["samples"]]
+    assert [r["clicks"] for r in a["samples"]] == [[list(c) for c in r["clicks"]] for r in b["samples"]]
+    for key in ("NoC@80", "NoC@85", "NoC@90", "NoF@85", "NoF@90", "n_samples", "n_skipped", "miou_curve"):
+        assert a[key] == b[key], key
+    assert a["n_samples"] == 2 and a["n_skipped"] == 1 and len(a["samples"][0]["ious"]) == 3
+    assert a["samples"][0]["ious"][0] > 0
+
+
+def test_cli_refuses_brs_and_unknown_datasets(tmp_path, capsys):
+    from isegm.errors import run_cli
+
+    spec = importlib.util.spec_from_file_location("evaluate_model_script", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert run_cli(script.main, ["f-BRS-B", "--checkpoint", "x"]) == 2
     assert "not implemented yet" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        script.main(["NoBRS", "--checkpoint", "x", "--datasets", "GrabCut,Foo", "--config-path", str(config)])
+    assert run_cli(script.main, ["NoBRS", "--checkpoint", "x", "--datasets", "GrabCut,Foo"]) == 2
     err = capsys.readouterr().err
     assert "Foo" in err and "GrabCut, Berkeley, DAVIS" in err
-    with pytest.raises(SystemExit):
-        script.main(["NoBRS", "--checkpoint", "x", "--eval-mode", "zoomy", "--config-path", str(config)])
+    assert run_cli(script.main, ["NoBRS", "--checkpoint", "x", "--eval-mode", "zoomy"]) == 2
     assert "fixed<N>" in capsys.readouterr().err
 
 
-def test_cli_dataset_path_overrides(script, config, tmp_path):
-    args, cfg = script.parse_args(["NoBRS", "--checkpoint", "x", "--cpu", "--config-path", str(config),
-                                   "--berkeley-path", str(tmp_path / "B"), "--dataset-path", "DAVIS=/data/D",
-                                   "--set", "SBD_PATH=/data/S"])
+def test_cli_dataset_path_overrides(tmp_path):
+    spec = importlib.util.spec_from_file_location("evaluate_model_script", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    config = tmp_path / "config.yml"
+    config.write_text("GRABCUT_PATH: ./GrabCut\n")
+    args, settings, cfg = script.parse_args(["NoBRS", "--checkpoint", "x", "--cpu", "--config-path", str(config),
+                                             "--berkeley-path", str(tmp_path / "B"), "--dataset-path", "DAVIS=/data/D",
+                                             "--dataset-path", "pascalvoc_train=/data/V", "--set", "SBD_PATH=/data/S"])
     assert Path(cfg["GRABCUT_PATH"]) == (tmp_path / "GrabCut").resolve()
     assert Path(cfg["BERKELEY_PATH"]) == tmp_path / "B"
     assert Path(cfg["DAVIS_PATH"]) == Path("/data/D") and Path(cfg["SBD_PATH"]) == Path("/data/S")
+    assert Path(cfg["PASCALVOC_PATH"]) == Path("/data/V")
 
 
 # ---------------------------------------------------------------------- real data + real model
@@ -131,7 +179,7 @@ def test_real_grabcut_with_random_hrnet18s(script, tmp_path, grabcut_path, refer
 
     script.main(["NoBRS", "--checkpoint", "random_h18s", "--datasets", "GrabCut", "--cpu", "--n-clicks", "3",
                  "--max-size", "64", "--config-path", str(config), "--logs-path", str(tmp_path / "logs"),
-                 "--no-progress"])
+                 "--no-progress", "--save-ious"])
     out = capsys.readouterr().out
     assert "GrabCut" in out and "NoC@90%" in out
     logs = tmp_path / "logs" / "others" / "random_h18s"
@@ -155,18 +203,15 @@ def test_script_runs_standalone_and_refuses_brs():
     assert "not implemented yet; use 'NoBRS'" in result.stderr
 
 
-def test_exp_path_lists_checkpoints(script, tmp_path):
+def test_exp_path_lists_checkpoints(tmp_path):
+    from isegm.inference.utils import find_experiment_checkpoints
+
     ckpts = tmp_path / "exps" / "iter_mask" / "000_h18" / "checkpoints"
     ckpts.mkdir(parents=True)
     for name in ("010.pth", "020.pth", "last_checkpoint.pth"):
         (ckpts / name).write_bytes(b"x")
-    config = tmp_path / "config.yml"
-    config.write_text("EXPS_PATH: ./exps\n")
-    args, cfg = script.parse_args(["NoBRS", "--exp-path", "iter_mask/000", "--cpu", "--config-path", str(config)])
-    checkpoints, logs_path, prefix = script.get_checkpoints_list_and_logs_path(args, cfg)
+    checkpoints, exp_path, prefix = find_experiment_checkpoints(tmp_path / "exps", "iter_mask/000")
     assert [c.name for c in checkpoints] == ["last_checkpoint.pth", "020.pth", "010.pth"]
-    assert logs_path == (tmp_path / "exps").resolve() / "evaluation_logs" / "iter_mask" / "000_h18"
-    assert prefix == "all_checkpoints"
-    args, cfg = script.parse_args(["NoBRS", "--exp-path", "iter_mask/000:last", "--cpu", "--config-path", str(config)])
-    checkpoints, _, prefix = script.get_checkpoints_list_and_logs_path(args, cfg)
+    assert exp_path == tmp_path / "exps" / "iter_mask" / "000_h18" and prefix == "all_checkpoints"
+    checkpoints, _, prefix = find_experiment_checkpoints(tmp_path / "exps", "iter_mask/000:last")
     assert [c.name for c in checkpoints] == ["last_checkpoint.pth"] and prefix == "last_checkpoint"

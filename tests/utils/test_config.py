@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from isegm.utils.config import dataset_path, load_config, parse_overrides
+from isegm.config import KNOWN_KEYS, dataset_path, load_config, parse_overrides
+from isegm.errors import UserError
 from isegm.utils.exp import find_checkpoint, init_experiment, script_family
 
 REPO = Path(__file__).resolve().parents[2]
@@ -19,22 +20,43 @@ def test_repo_config_keeps_ritm_keys_and_resolves_paths():
 
 def test_overrides_replace_paths_and_nested_keys(tmp_path):
     cfg_file = tmp_path / "c.yml"
-    cfg_file.write_text("GRABCUT_PATH: data/g\nIMAGENET_PRETRAINED_MODELS:\n  HRNETV2_W18: w.pth\nX: 1\n")
+    cfg_file.write_text("GRABCUT_PATH: data/g\nIMAGENET_PRETRAINED_MODELS:\n  HRNETV2_W18: w.pth\n")
     cfg = load_config(cfg_file, parse_overrides(["GRABCUT_PATH=/abs/GrabCut", "IMAGENET_PRETRAINED_MODELS.HRNETV2_W18=/w/h.pth",
-                                                 "X=5"]))
+                                                 "PASCALVOC_PATH=/v"]))
     assert cfg.GRABCUT_PATH == Path("/abs/GrabCut")
     assert cfg.IMAGENET_PRETRAINED_MODELS["HRNETV2_W18"] == Path("/w/h.pth")
-    assert cfg.X == 5
+    assert cfg.PASCALVOC_PATH == Path("/v")
     assert dataset_path(cfg, "grabcut") == Path("/abs/GrabCut")
 
 
 def test_bad_config_input(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.yml"):
         load_config(tmp_path / "nope.yml")
-    with pytest.raises(ValueError, match="KEY=VALUE"):
+    with pytest.raises(UserError, match="KEY=VALUE"):
         parse_overrides(["GRABCUT_PATH"])
-    with pytest.raises(ValueError, match="known datasets"):
+    with pytest.raises(UserError, match="known datasets"):
         dataset_path({}, "ImageNet")
+
+
+def test_unknown_keys_and_wrong_types_are_refused(tmp_path):
+    cfg_file = tmp_path / "c.yml"
+    cfg_file.write_text("GRABCUT_PATH: data/g\n")
+    with pytest.raises(UserError, match="unknown config key 'UNKNOWN_KEY'"):
+        load_config(cfg_file, {"UNKNOWN_KEY": "1"})
+    with pytest.raises(UserError, match="'COCO_MVAL_PTH'; did you mean COCO_MVAL_PATH"):
+        load_config(cfg_file, {"COCO_MVAL_PTH": "x"})
+    with pytest.raises(UserError, match="IMAGENET_PRETRAINED_MODELS is a mapping"):
+        load_config(cfg_file, {"IMAGENET_PRETRAINED_MODELS": "x"})
+    cfg_file.write_text("GRABCUT_PTH: data/g\n")
+    with pytest.raises(UserError, match="c.yml: unknown config key 'GRABCUT_PTH'; did you mean GRABCUT_PATH"):
+        load_config(cfg_file)
+    cfg_file.write_text("GRABCUT_PATH: [1, 2]\n")
+    with pytest.raises(UserError, match="GRABCUT_PATH must be a path"):
+        load_config(cfg_file)
+    cfg_file.write_text("IMAGENET_PRETRAINED_MODELS: 3\n")
+    with pytest.raises(UserError, match="must be a mapping"):
+        load_config(cfg_file)
+    assert "PASCALVOC_PATH" in KNOWN_KEYS and "IMAGES_DIR_PATH" in KNOWN_KEYS
 
 
 def test_experiment_folders_are_numbered_and_resumable(tmp_path):

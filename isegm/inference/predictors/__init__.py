@@ -31,37 +31,36 @@ def check_brs_mode(brs_mode: str) -> None:
     raise ValueError(f"unknown predictor mode {brs_mode!r}; known modes: {', '.join(PREDICTOR_MODES)}")
 
 
-def get_predictor(net, brs_mode: str, device, prob_thresh: float = 0.49, with_flip: bool = True,
+def get_predictor(net, brs_mode: str, device, with_flip: bool = True,
                   zoom_in_params: Optional[Mapping] = _EMPTY, max_size: Optional[int] = None,
-                  predictor_params: Optional[Mapping] = None, brs_opt_func_params: Optional[Mapping] = None,
-                  lbfgs_params: Optional[Mapping] = None) -> BasePredictor:
+                  predictor_params: Optional[Mapping] = None) -> BasePredictor:
     """Build a predictor as RITM's ``get_predictor``.
 
     Args:
         net: the interactive segmentation model (already on ``device``, in eval mode).
         brs_mode: 'NoBRS'. The BRS modes raise NotImplementedError.
         device: torch device for the inputs.
-        prob_thresh: mask threshold (used by BRS modes in RITM; kept for the same signature).
         with_flip: average with the horizontally flipped input (RITM default True).
         zoom_in_params: keyword arguments of :class:`~isegm.inference.transforms.ZoomIn`; the
             default (empty mapping) gives RITM's ZoomIn(target_size=400, skip_clicks=1,
             expansion_ratio=1.4, min_crop_size=200, recompute_thresh_iou=0.5); None disables zoom-in.
         max_size: longest side of the network input (LimitLongestSide), None = no limit.
         predictor_params: extra BasePredictor parameters (``net_clicks_limit``, ``max_size``).
-        brs_opt_func_params, lbfgs_params: accepted for RITM compatibility; unused without BRS.
+
+    RITM's ``prob_thresh``, ``brs_opt_func_params`` and ``lbfgs_params`` only matter for the BRS
+    modes, which are not implemented: passing them raises TypeError.
 
     Raises:
         NotImplementedError: a BRS mode.
         ValueError: unknown mode.
+        TypeError: an unknown keyword, or an unknown key in ``predictor_params`` (named).
     """
     check_brs_mode(brs_mode)
     zoom_in = ZoomIn(**dict(zoom_in_params)) if zoom_in_params is not None else None
     params = {"max_size": max_size}
     if predictor_params is not None:
         params.update(predictor_params)
-    predictor = BasePredictor(net, device, zoom_in=zoom_in, with_flip=with_flip, **params)
-    predictor.prob_thresh = prob_thresh
-    return predictor
+    return BasePredictor(net, device, zoom_in=zoom_in, with_flip=with_flip, **params)
 
 
 def cvpr_predictor_params(arch: Optional[str] = None, dataset_name: str = "GrabCut", eval_mode: str = "cvpr") -> dict:

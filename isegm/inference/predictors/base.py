@@ -50,12 +50,13 @@ class BasePredictor:
         with_flip: average with the horizontally flipped input.
         zoom_in: optional :class:`ZoomIn`.
         max_size: optional longest-side limit of the network input.
+
+    Raises:
+        TypeError: an unknown keyword argument (Python names it).
     """
 
     def __init__(self, model, device, net_clicks_limit: Optional[int] = None, with_flip: bool = False,
-                 zoom_in: Optional[ZoomIn] = None, max_size: Optional[int] = None, **kwargs):
-        if kwargs:
-            logger.debug("BasePredictor ignores parameters %s", sorted(kwargs))
+                 zoom_in: Optional[ZoomIn] = None, max_size: Optional[int] = None):
         self.net = model
         self.device = torch.device(device)
         self.net_clicks_limit = net_clicks_limit
