@@ -16,7 +16,7 @@ from pathlib import Path
 from tkinter import filedialog, messagebox, ttk
 
 from isegm.annotation.controller import load_session
-from isegm.annotation.exporters import output_paths
+from isegm.annotation.export import output_paths
 from isegm.io import read_image, read_binary_mask as read_mask
 from isegm.annotation.render import draw_overlay, instance_color
 from interactive_demo.canvas import ImageCanvas

@@ -43,7 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
-from isegm.annotation import exporters
+from isegm.annotation import export
+from isegm.io import atomic_write_json
 
 logger = logging.getLogger(__name__)
 
@@ -342,7 +343,7 @@ class AnnotationController:
             self._push_history()
             self._cur.clicks = []
             self._cur.init_mask = mask
-            self._cur.init_rle = exporters.mask_to_rle(mask)
+            self._cur.init_rle = export.mask_to_rle(mask)
             self._cur.prob = self._replay_current(record_history=False)
             self._changed()
 
@@ -479,7 +480,7 @@ class AnnotationController:
                 can_undo=bool(self._history) or (self._cur.is_empty() and bool(self.objects)), dirty=self.dirty)
 
     def export_objects(self):
-        """Finished objects as :class:`isegm.annotation.exporters.ExportObject` (with replay fields)."""
+        """Finished objects as :class:`isegm.annotation.export.ExportObject` (with replay fields)."""
         with self.lock:
             cat_ids = {c["name"]: c["id"] for c in self.categories()}
             out = []
@@ -487,12 +488,12 @@ class AnnotationController:
                 rec = _object_record(obj)
                 extra = {k: rec[k] for k in ("clicks", "restrict_box", "init_mask", "threshold")}
                 extra["isthing"] = obj.label not in self.stuff_labels
-                out.append(exporters.ExportObject(id=i + 1, label=obj.label, category_id=cat_ids[obj.label],
+                out.append(export.ExportObject(id=i + 1, label=obj.label, category_id=cat_ids[obj.label],
                                                   mask=final.copy(), extra=extra))
             return out
 
     def save(self, out_dir, overwrite=False, name=None, alpha=0.5):
-        """Write all output forms (see :mod:`isegm.annotation.exporters`) for the finished objects.
+        """Write all output forms (see :mod:`isegm.annotation.export`) for the finished objects.
 
         Args:
             out_dir: output folder; name: file stem (default: the image file's stem).
@@ -505,7 +506,7 @@ class AnnotationController:
         with self.lock:
             self._require_image()
             stem = name or Path(self.image_name).stem
-            paths = exporters.export_annotations(
+            paths = export.export_annotations(
                 out_dir, stem, self.image, self.export_objects(), self.categories(),
                 isegm_info=self._session_header(), image_file_name=Path(self.image_name).name,
                 checkpoint_name=(self.settings.get("checkpoint") or {}).get("path"), overwrite=overwrite,
@@ -606,7 +607,7 @@ class AnnotationController:
             self._check_box_exact(box)
         init_mask = None
         if init is not None:
-            init_mask = exporters.rle_to_mask(init)
+            init_mask = export.rle_to_mask(init)
             if init_mask.shape != self.shape:
                 raise ValueError(f"init_mask of object {rec.get('id')} has shape {init_mask.shape}, "
                                  f"image is {self.shape}")
@@ -760,7 +761,7 @@ class AnnotationController:
             return
         try:
             self.autosave_path.parent.mkdir(parents=True, exist_ok=True)
-            exporters.atomic_write_json(self.autosave_path, self.to_session(), overwrite=True)
+            atomic_write_json(self.autosave_path, self.to_session(), overwrite=True)
             self.autosave_error = None
         except OSError as exc:  # never lose the session over a failed autosave; report it instead
             self.autosave_error = f"autosave to {self.autosave_path} failed: {exc}"
