@@ -171,6 +171,7 @@ class AnnotationSession:
         self._crop = None
         self._finals = []
         self._claimed = None
+        self._saved_record = []
 
     # ------------------------------------------------------------------ image and settings
     @property
@@ -199,6 +200,7 @@ class AnnotationSession:
             self._history.clear()
             self._crop = None
             self.dirty = False
+            self._saved_record = []
             self._recompose()
             self._reset_predictor()
 
@@ -428,6 +430,17 @@ class AnnotationSession:
         """Restricting :class:`isegm.geometry.Box` of the current object, or None."""
         return self._cur.box
 
+    def has_unsaved_changes(self):
+        """True when the finished objects (labels, clicks, boxes, masks, thresholds) differ from those of the
+        last :meth:`save`, :meth:`set_image` or :meth:`restore`; the unfinished object does not count (it is
+        never written to the outputs; the autosave keeps it)."""
+        with self.lock:
+            return self._objects_record() != self._saved_record
+
+    def _objects_record(self):
+        return [(o.label, o.clicks, o.box, o.threshold, None if o.init_rle is None else o.init_rle["counts"],
+                 o.label in self.stuff_labels) for o in self.objects]
+
     def has_current(self):
         """True while the current object has clicks, a box or an external mask."""
         return not self._cur.is_empty()
@@ -489,6 +502,7 @@ class AnnotationSession:
                 checkpoint_name=(self.settings.get("checkpoint") or {}).get("path"), overwrite=overwrite,
                 alpha=alpha)
             self.dirty = False
+            self._saved_record = self._objects_record()
             return paths
 
     # ------------------------------------------------------------------ session records (autosave / replay)
@@ -575,6 +589,7 @@ class AnnotationSession:
             finally:
                 self.autosave_path = saved_autosave
             self.dirty = False
+            self._saved_record = self._objects_record()
 
     def _load_object_record(self, rec, where):
         if not isinstance(rec, dict):
