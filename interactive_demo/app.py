@@ -16,10 +16,11 @@ from pathlib import Path
 from tkinter import filedialog, messagebox, ttk
 
 from isegm.annotation.controller import load_session
-from isegm.annotation.exporters import output_paths
-from isegm.io import read_image, read_binary_mask as read_mask
+from isegm.annotation.export import output_paths
+from isegm.io import atomic_write_bytes, atomic_write_text, read_image, read_binary_mask as read_mask
 from isegm.annotation.render import draw_overlay, instance_color
 from interactive_demo.canvas import ImageCanvas
+from interactive_demo.status import status_line
 from interactive_demo.worker import JobWorker
 
 logger = logging.getLogger(__name__)
@@ -51,14 +52,17 @@ class AnnotationApp(ttk.Frame):
         controller: an :class:`isegm.annotation.AnnotationController` (already holding its predictor).
         out_dir: folder for saved outputs and autosaves.
         model_info: dict shown to the user (e.g. {'checkpoint': name, 'with_prev_mask': bool, 'device': str}).
+        overwrite: Save replaces existing outputs without asking (``demo.py --overwrite``); otherwise it asks.
     """
 
-    def __init__(self, master, controller, out_dir="annotations", model_info=None):
+    def __init__(self, master, controller, out_dir="annotations", model_info=None, overwrite=False):
         super().__init__(master)
         self.master = master
         self.controller = controller
         self.out_dir = Path(out_dir)
         self.model_info = dict(model_info or {})
+        self.overwrite = bool(overwrite)
+        self.status_full = ""
         self.worker = JobWorker()
         self.view = None
         self.image_path = None
@@ -107,7 +111,11 @@ class AnnotationApp(ttk.Frame):
     def _build_body(self):
         # the status bar and the panel are packed before the canvas so that the canvas is what shrinks
         self.status = tk.StringVar(value="Load an image (Ctrl+O) to start.")
-        ttk.Label(self, textvariable=self.status, relief="sunken", anchor="w", width=1).pack(side="bottom", fill="x")
+        self.status_label = ttk.Label(self, textvariable=self.status, relief="sunken", anchor="w", width=1)
+        self.status_label.pack(side="bottom", fill="x")
+        self.status_label.bind("<Enter>", lambda e: self._show_status_tip())
+        self.status_label.bind("<Leave>", lambda e: self._hide_status_tip())
+        self._status_tip = None
         body = ttk.Frame(self)
         body.pack(side="top", fill="both", expand=True)
         panel = ttk.Frame(body, width=240)
@@ -124,6 +132,7 @@ class AnnotationApp(ttk.Frame):
         self.label_entry.grid(row=0, column=1, sticky="we", padx=4, pady=2)
         self.label_entry.bind("<Return>", lambda e: (self._apply_label(), self.canvas.focus_set()))
         self.label_entry.bind("<FocusOut>", lambda e: self._apply_label())
+        self.label_entry.bind("<Control-a>", self._select_all_label)
         ttk.Checkbutton(obj, text="stuff class (panoptic)", variable=self.stuff_var,
                         command=self._apply_label).grid(row=1, column=0, columnspan=2, sticky="w", padx=4)
         self.swatch = tk.Label(obj, text="  next id: 1  ", relief="groove")
@@ -263,7 +272,8 @@ class AnnotationApp(ttk.Frame):
                 except (ValueError, KeyError, TypeError) as exc:
                     c.set_image(image, path.name)
                     backup = autosave.with_suffix(".json.bak")
-                    os.replace(autosave, backup)
+                    atomic_write_bytes(backup, autosave.read_bytes(), overwrite=True)
+                    autosave.unlink()
                     warning = f"Could not resume {autosave}:\n{exc}\n\nIt was moved to {backup}."
             c.autosave_path = autosave
             return outcome, warning
@@ -300,8 +310,8 @@ class AnnotationApp(ttk.Frame):
             return
         stem = Path(self.controller.image_name).stem
         existing = [p for p in output_paths(self.out_dir, stem).values() if p.exists()]
-        overwrite = False
-        if existing:
+        overwrite = self.overwrite
+        if existing and not overwrite:
             names = "\n".join(str(p) for p in existing[:8])
             if not messagebox.askyesno("Overwrite?", f"These files exist and will be replaced:\n{names}",
                                        parent=self.master):
@@ -319,7 +329,8 @@ class AnnotationApp(ttk.Frame):
             self.save()
 
     def quit_app(self):
-        if self.view is not None and self.view.dirty and self.view.objects:
+        """Close the window; asks first only when there are finished objects not saved since their change."""
+        if self.controller.has_unsaved_changes():
             if not messagebox.askyesno("Quit?", "Quit without saving? (the autosave is kept)", parent=self.master):
                 return
         self.worker.stop()
@@ -395,12 +406,16 @@ class AnnotationApp(ttk.Frame):
             self._write_state()
 
     def _set_message(self, text, update=True):
+        if text and text != self.message:
+            logger.info("%s", text)
         self.message = text
         if update:
             self.status.set(self._status_text())
             self._write_state()
 
     def _status_text(self, busy_text=None):
+        """The bar's text: the latest message first, elided to the bar's width; the full text is
+        ``self.status_full`` (shown as a tooltip over the bar, and logged when the message changes)."""
         parts = []
         if self.view is not None:
             h, w = self.view.image.shape[:2]
@@ -412,11 +427,33 @@ class AnnotationApp(ttk.Frame):
         if self.model_info.get("checkpoint"):
             parts.append(f"model: {self.model_info['checkpoint']} on {self.model_info.get('device', '?')}")
         parts.append(busy_text or ("busy" if self.worker.busy else "ready"))
-        if self.controller.autosave_error:
-            parts.append(self.controller.autosave_error)
-        if self.message:
-            parts.append(self.message)
-        return "  |  ".join(parts)
+        message = " ".join(p for p in (self.controller.autosave_error, self.message) if p)
+        width = max(self.status_label.winfo_width(), 400)
+        shown, self.status_full = status_line(message, parts, max(20, width // 7))
+        return shown
+
+    def _show_status_tip(self):
+        self._hide_status_tip()
+        if not self.status_full or self.status_full == self.status.get():
+            return
+        tip = tk.Toplevel(self.master)
+        tip.wm_overrideredirect(True)
+        x, y = self.status_label.winfo_rootx(), self.status_label.winfo_rooty()
+        tk.Label(tip, text=self.status_full, justify="left", wraplength=max(300, self.status_label.winfo_width()),
+                 background="#ffffe0", relief="solid", borderwidth=1).pack()
+        tip.update_idletasks()
+        tip.wm_geometry(f"+{x}+{max(0, y - tip.winfo_reqheight() - 2)}")
+        self._status_tip = tip
+
+    def _hide_status_tip(self):
+        if self._status_tip is not None:
+            self._status_tip.destroy()
+            self._status_tip = None
+
+    def _select_all_label(self, _event=None):
+        self.label_entry.select_range(0, "end")
+        self.label_entry.icursor("end")
+        return "break"
 
     def _write_state(self):
         if not self._state_file:
@@ -440,7 +477,4 @@ class AnnotationApp(ttk.Frame):
             "message": self.message,
             "status": self.status.get(),
         }
-        tmp = f"{self._state_file}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(state, f)
-        os.replace(tmp, self._state_file)
+        atomic_write_text(self._state_file, json.dumps(state), overwrite=True)

@@ -132,7 +132,7 @@ class ImageCanvas(tk.Canvas):
         if self.image is None:
             return
         if self.box is not None:
-            y0, x0, y1, x1 = self.box
+            y0, x0, y1, x1 = self.box.to() if hasattr(self.box, "to") else self.box
             ax, ay = self.offset[0] + x0 * self.scale, self.offset[1] + y0 * self.scale
             bx, by = self.offset[0] + x1 * self.scale, self.offset[1] + y1 * self.scale
             self.create_rectangle(ax, ay, bx, by, outline="#ffd400", width=2, dash=(6, 3), tags="overlay")
@@ -140,7 +140,7 @@ class ImageCanvas(tk.Canvas):
         if r > 0:
             for c in self.clicks:
                 cx, cy = self.to_canvas(c.y, c.x)
-                fill = "#00d000" if c.positive else "#e00000"
+                fill = "#00d000" if c.is_positive else "#e00000"
                 self.create_oval(cx - r, cy - r, cx + r, cy + r, fill=fill, outline="white", width=1, tags="overlay")
 
     # ------------------------------------------------------------------ events

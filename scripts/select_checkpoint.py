@@ -24,7 +24,7 @@ if str(REPO_ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
-from isegm.annotation.exporters import atomic_write_json  # noqa: E402
+from isegm.io import atomic_write_json  # noqa: E402
 from isegm.data.datasets import get_dataset  # noqa: E402
 from isegm.inference.evaluation import evaluate_dataset  # noqa: E402
 from isegm.inference.predictors import cvpr_predictor_params, get_predictor  # noqa: E402

@@ -1,7 +1,13 @@
-"""Interactive multi-object annotation: the session model behind the demo GUI and the output writers."""
-from isegm.annotation.controller import (OVERLAP_RULES, AnnotatedObject, AnnotationController, ClickRecord,
-                                         ViewState, load_session)
-from isegm.annotation.exporters import export_annotations, output_paths
+"""Interactive multi-object annotation: the session model behind the demo GUI and the output writers.
 
-__all__ = ["AnnotationController", "AnnotatedObject", "ClickRecord", "ViewState", "OVERLAP_RULES", "load_session",
-           "export_annotations", "output_paths"]
+Parts: :mod:`.session` (session data and predictor calls), :mod:`.overlap` (overlap policy), :mod:`.history`
+(typed undo), :mod:`.codec` (session json), :mod:`.export` (output files), :mod:`.render` (colours, overlay),
+:mod:`.runtime` (model start-up), :mod:`.controller` (the façade the GUI imports).
+"""
+from isegm.annotation.codec import load_session
+from isegm.annotation.export import export_annotations, output_paths
+from isegm.annotation.overlap import OVERLAP_RULES
+from isegm.annotation.session import AnnotatedObject, AnnotationController, AnnotationSession, ViewState
+
+__all__ = ["AnnotationController", "AnnotationSession", "AnnotatedObject", "ViewState", "OVERLAP_RULES",
+           "load_session", "export_annotations", "output_paths"]

@@ -60,6 +60,14 @@ def colorize_instances(instances):
     return lut[instances.astype(np.int64)]
 
 
+def id_text_colors(rgb):
+    """(text, outline) RGB colours for writing an id on top of colour ``rgb``: black text with a white outline
+    on light colours (relative luminance > 0.5, Rec. 709 weights), white text with a black outline on dark ones."""
+    r, g, b = (float(c) / 255.0 for c in rgb)
+    light = 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.5
+    return ((0, 0, 0), (255, 255, 255)) if light else ((255, 255, 255), (0, 0, 0))
+
+
 def draw_overlay(image, instances, alpha=0.5, outline=2, draw_ids=True, highlight=None, highlight_color=None):
     """Image with every instance blended in its colour and outlined.
 
@@ -68,7 +76,8 @@ def draw_overlay(image, instances, alpha=0.5, outline=2, draw_ids=True, highligh
         instances: (H, W) integer ids, 0 = background.
         alpha: float in [0, 1], weight of the instance colour.
         outline: outline thickness in pixels (0 = none).
-        draw_ids: write each instance id at the top-left of its box.
+        draw_ids: write each instance id at the top-left of its box, in black or white with the opposite
+            outline, chosen by the luminance of its colour (:func:`id_text_colors`).
         highlight: optional (H, W) bool mask drawn on top (the object being edited).
         highlight_color: (r, g, b) for `highlight`; defaults to white.
     Returns:
@@ -103,8 +112,9 @@ def draw_overlay(image, instances, alpha=0.5, outline=2, draw_ids=True, highligh
             if draw_ids:
                 ys, xs = np.nonzero(mask)
                 org = (int(xs.min()) + 2, int(ys.min()) + 14)
-                cv2.putText(out, str(int(inst_id)), org, cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
-                cv2.putText(out, str(int(inst_id)), org, cv2.FONT_HERSHEY_SIMPLEX, 0.5, color, 1, cv2.LINE_AA)
+                text_color, outline_color = id_text_colors(color)
+                cv2.putText(out, str(int(inst_id)), org, cv2.FONT_HERSHEY_SIMPLEX, 0.5, outline_color, 3, cv2.LINE_AA)
+                cv2.putText(out, str(int(inst_id)), org, cv2.FONT_HERSHEY_SIMPLEX, 0.5, text_color, 1, cv2.LINE_AA)
         if highlight is not None and outline > 0 and highlight.any():
             contours, _ = cv2.findContours(highlight.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
             cv2.drawContours(out, contours, -1, tuple(int(c) for c in hcol), outline)

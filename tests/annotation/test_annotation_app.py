@@ -102,7 +102,7 @@ def test_bad_files_give_messages_not_crashes(app_env, tmp_path):
     assert ctrl.image is not None and app.view.image.shape == (60, 90, 3)
 
     app.load_mask(broken)
-    assert dialogs[-1][0] == "showerror" and "could not read mask" in dialogs[-1][2]
+    assert dialogs[-1][0] == "showerror" and "cannot read mask" in dialogs[-1][2] and str(broken) in dialogs[-1][2]
     wrong = tmp_path / "wrong.png"
     cv2.imwrite(str(wrong), np.full((40, 50), 255, np.uint8))
     app.load_mask(wrong)

@@ -24,7 +24,7 @@ def test_clicks_drive_predictions(controller):
     mask = controller.current_mask()
     assert not mask[disk((64, 80), 20, 38, 9)].any()
     assert mask[20, 24]
-    assert [(c.y, c.x, c.positive) for c in controller.current_clicks] == [(20, 30, True), (20, 38, False)]
+    assert [(c.y, c.x, c.is_positive) for c in controller.current_clicks] == [(20, 30, True), (20, 38, False)]
 
 
 def test_click_outside_image_is_rejected_without_side_effects(controller):
@@ -225,7 +225,7 @@ def test_autosave_resume(tmp_path, image):
     resumed.restore(load_session(autosave))
     np.testing.assert_array_equal(resumed.instance_map(), ctrl.instance_map())
     np.testing.assert_array_equal(resumed.current_prob, ctrl.current_prob)
-    assert resumed.current_box == (0, 50, 30, 80)
+    assert resumed.current_box.to() == (0, 50, 30, 80)
     assert resumed.categories() == ctrl.categories()
     assert resumed.categories()[1] == {"id": 2, "name": "tree", "isthing": False}
     # resumed session keeps working: undo the current object's click

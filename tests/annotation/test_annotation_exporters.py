@@ -10,7 +10,7 @@ from annotation_fakes import DiskPredictor
 from pycocotools import mask as mask_utils
 
 from isegm.annotation import AnnotationController, load_session
-from isegm.annotation import exporters
+from isegm.annotation import export
 from isegm.annotation.render import instance_color
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -68,13 +68,14 @@ def test_coco_json_round_trip(annotated, tmp_path):
     assert [a["id"] for a in anns] == [1, 2, 3] and [a["category_id"] for a in anns] == [1, 1, 2]
     for ann in anns:
         mask = inst == ann["id"]
-        decoded = exporters.rle_to_mask(ann["rle"])
+        decoded = export.rle_to_mask(ann["rle"])
         np.testing.assert_array_equal(decoded, mask)
         rle = dict(ann["rle"], counts=ann["rle"]["counts"].encode())
         assert ann["area"] == int(mask.sum()) == int(mask_utils.area(rle))
         assert ann["bbox"] == [int(v) for v in mask_utils.toBbox(rle)]
-        assert ann["segmentation"] and all(len(p) >= 6 and len(p) % 2 == 0 for p in ann["segmentation"])
-        poly = mask_utils.decode(mask_utils.frPyObjects(ann["segmentation"], 64, 80))
+        assert ann["segmentation"] == ann["rle"]
+        assert ann["polygons"] and all(len(p) >= 6 and len(p) % 2 == 0 for p in ann["polygons"])
+        poly = mask_utils.decode(mask_utils.frPyObjects(ann["polygons"], 64, 80))
         poly = poly.max(axis=2) if poly.ndim == 3 else poly
         iou = (poly.astype(bool) & mask).sum() / (poly.astype(bool) | mask).sum()
         assert iou > 0.8
@@ -102,7 +103,7 @@ def test_semantic_and_panoptic_match_instances(annotated, tmp_path):
     np.testing.assert_array_equal(sem, expected)
 
     pan = json.loads(paths["panoptic_json"].read_text())
-    seg = exporters.rgb_to_id(cv2.cvtColor(read_png(paths["panoptic_png"]), cv2.COLOR_BGR2RGB))
+    seg = export.rgb_to_id(cv2.cvtColor(read_png(paths["panoptic_png"]), cv2.COLOR_BGR2RGB))
     (ann,) = pan["annotations"]
     assert ann["file_name"] == paths["panoptic_png"].name
     infos = {s["id"]: s for s in ann["segments_info"]}
@@ -122,7 +123,7 @@ def test_stuff_instances_merge_into_one_panoptic_segment(image, tmp_path):
         ctrl.add_click(y, x, True)
         ctrl.finish_object()
     paths = ctrl.save(tmp_path)
-    seg = exporters.rgb_to_id(cv2.cvtColor(read_png(paths["panoptic_png"]), cv2.COLOR_BGR2RGB))
+    seg = export.rgb_to_id(cv2.cvtColor(read_png(paths["panoptic_png"]), cv2.COLOR_BGR2RGB))
     (ann,) = json.loads(paths["panoptic_json"].read_text())["annotations"]
     assert [s["id"] for s in ann["segments_info"]] == [1]
     np.testing.assert_array_equal(seg == 1, ctrl.instance_map() > 0)
@@ -142,32 +143,84 @@ def test_overwrite_refused_then_allowed(annotated, tmp_path):
     assert sorted(os.listdir(tmp_path)) == sorted(p.name for p in paths.values())  # no temp files left
 
 
-def test_atomic_write_keeps_old_file_on_crash(tmp_path, monkeypatch):
-    target = tmp_path / "a.json"
-    exporters.atomic_write_json(target, {"v": 1})
+def test_atomic_writes_leave_old_outputs_on_crash(annotated, tmp_path, monkeypatch):
+    paths = annotated.save(tmp_path)
+    before = {k: p.read_bytes() for k, p in paths.items()}
 
     def boom(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(exporters.os, "replace", boom)
+    monkeypatch.setattr(os, "replace", boom)
+    annotated.finish_object()
     with pytest.raises(OSError, match="disk full"):
-        exporters.atomic_write_json(target, {"v": 2}, overwrite=True)
-    assert json.loads(target.read_text()) == {"v": 1}
-    assert os.listdir(tmp_path) == ["a.json"]
-    with pytest.raises(FileExistsError):
-        exporters.atomic_write_bytes(target, b"x")
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        exporters.atomic_write_bytes(tmp_path / "missing" / "b.png", b"x")
+        annotated.save(tmp_path, overwrite=True)
+    assert {k: p.read_bytes() for k, p in paths.items()} == before
+    assert sorted(os.listdir(tmp_path)) == sorted(p.name for p in paths.values())  # no temp files left
+
+
+def _coco_masks_equal_png(tmp_path, name, image, masks):
+    """Export ``masks`` as objects 1..N; check COCO(json).annToMask(ann) == (instances PNG == k) for every k."""
+    from pycocotools.coco import COCO
+
+    objects = [export.ExportObject(id=k + 1, label="thing", category_id=1, mask=m) for k, m in enumerate(masks)]
+    paths = export.export_annotations(tmp_path, name, image, objects, [{"id": 1, "name": "thing", "isthing": 1}],
+                                      isegm_info={})
+    inst = read_png(paths["instances"])
+    coco = COCO(str(paths["json"]))
+    anns = coco.loadAnns(coco.getAnnIds(imgIds=[1]))
+    assert [a["id"] for a in anns] == list(range(1, len(masks) + 1))
+    for ann in anns:
+        np.testing.assert_array_equal(coco.annToMask(ann).astype(bool), inst == ann["id"],
+                                      err_msg=f"object {ann['id']} of {name}")
+        assert ann["iscrowd"] == 0 and isinstance(ann["segmentation"]["counts"], str)
+        assert isinstance(ann["polygons"], list)
+    return inst
+
+
+def test_coco_segmentation_is_exact_for_thin_and_holed_shapes(tmp_path):
+    h, w = 48, 64
+    ring = np.zeros((h, w), bool)
+    ring[4:30, 4:30] = True
+    ring[10:24, 10:24] = False  # a hole
+    line = np.zeros((h, w), bool)
+    line[2:46, 40] = True  # 1 px wide
+    diag = np.zeros((h, w), bool)
+    diag[np.arange(30, 46), np.arange(45, 61)] = True  # 8-connected diagonal
+    dots = np.zeros((h, w), bool)
+    dots[40, 5] = dots[44, 20] = dots[15, 55] = True  # isolated pixels, no polygon possible
+    inst = _coco_masks_equal_png(tmp_path, "shapes", np.zeros((h, w, 3), np.uint8), [ring, line, diag, dots])
+    assert (inst == 1).sum() == ring.sum() and (inst == 4).sum() == 3
+
+
+BERKELEY = os.environ.get("ISEGM_BERKELEY", "/work/shared/datasets/Berkeley")
+
+
+@pytest.mark.skipif(not os.path.isdir(os.path.join(BERKELEY, "masks")), reason="Berkeley dataset not present")
+def test_coco_segmentation_is_exact_on_a_real_image(tmp_path):
+    from isegm.io import read_binary_mask, read_image
+
+    mask_file = sorted(os.listdir(os.path.join(BERKELEY, "masks")))[0]
+    stem = os.path.splitext(mask_file)[0]
+    image_file = next(f for f in sorted(os.listdir(os.path.join(BERKELEY, "images"))) if f.startswith(stem + "."))
+    image = read_image(os.path.join(BERKELEY, "images", image_file))
+    gt = read_binary_mask(os.path.join(BERKELEY, "masks", mask_file))
+    ys, xs = np.nonzero(gt)
+    left = gt & (np.arange(gt.shape[1])[None, :] < int(np.median(xs)))  # the object split in two objects
+    right = gt & ~left
+    band = np.zeros_like(gt)
+    band[max(0, ys.min() - 12):ys.max() + 12, max(0, xs.min() - 12):xs.max() + 12] = True
+    band &= ~gt  # the surroundings: a large object with the real object's outline as its hole
+    _coco_masks_equal_png(tmp_path, stem, image, [left, right, band])
 
 
 def test_uint16_ids_beyond_255(tmp_path):
     image = np.zeros((20, 300, 3), np.uint8)
-    objects = [exporters.ExportObject(id=i + 1, label="dot", category_id=1,
+    objects = [export.ExportObject(id=i + 1, label="dot", category_id=1,
                                       mask=np.pad(np.ones((1, 1), bool), ((i % 20, 19 - i % 20), (i, 299 - i))))
                for i in range(300)]
-    paths = exporters.export_annotations(tmp_path, "many", image, objects, [{"id": 1, "name": "dot", "isthing": 1}],
+    paths = export.export_annotations(tmp_path, "many", image, objects, [{"id": 1, "name": "dot", "isthing": 1}],
                                          isegm_info={})
     inst = read_png(paths["instances"])
     assert inst.dtype == np.uint16 and inst.max() == 300
-    pan = exporters.rgb_to_id(cv2.cvtColor(read_png(paths["panoptic_png"]), cv2.COLOR_BGR2RGB))
+    pan = export.rgb_to_id(cv2.cvtColor(read_png(paths["panoptic_png"]), cv2.COLOR_BGR2RGB))
     np.testing.assert_array_equal(pan, inst)

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from isegm.annotation import AnnotationController, exporters, runtime
+from isegm.annotation import AnnotationController, export, runtime
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -118,7 +118,7 @@ def test_annotate_replays_saved_json_bit_for_bit(tmp_path, checkpoint):
     args = ["--image", str(image_path), "--clicks", str(live_paths["json"]), "--checkpoint", str(checkpoint),
             "--out", str(replay_dir), "--cpu"]
     assert annotate.main(args) == 0
-    replay_paths = exporters.output_paths(replay_dir, "scene")
+    replay_paths = export.output_paths(replay_dir, "scene")
     for kind in ("instances", "colors", "overlay", "semantic", "panoptic_png"):
         assert replay_paths[kind].read_bytes() == live_paths[kind].read_bytes(), kind
     live_json = json.loads(live_paths["json"].read_text())

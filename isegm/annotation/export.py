@@ -1,7 +1,7 @@
 """Writers for multi-object annotations: instance / colour / overlay PNGs, COCO-style json, semantic and
 COCO panoptic forms.
 
-Every file is written to a temporary name in the target folder and renamed with ``os.replace``, so a crash
+Every file is written with :func:`isegm.io.atomic_write_bytes` (temporary file, fsync, rename), so a crash
 never leaves a half-written file; existing files are never overwritten unless ``overwrite=True``.
 
 Formats:
@@ -9,7 +9,10 @@ Formats:
 - ``<name>_colors.png``: (H, W, 3) opaque PNG, colour of id k from :func:`isegm.annotation.render.instance_color`.
 - ``<name>_overlay.png``: the image with translucent instance colours, outlines and ids.
 - ``<name>.json``: COCO object-detection format (https://cocodataset.org/#format-data) with one image; each
-  annotation also carries ``label``, ``rle`` (pycocotools compressed RLE, counts as str), ``clicks``
+  annotation's ``segmentation`` is the exact mask as pycocotools compressed RLE (``{"size": [H, W], "counts":
+  str}``; ``COCO.annToMask`` gives the instance PNG's object pixel for pixel), ``polygons`` holds its outer
+  contours as COCO polygons (lossy: boundary pixels and holes are approximated), ``rle`` repeats the RLE (kept
+  for readers of older files); each also carries ``label``, ``clicks``
   (y, x, positive, order), ``restrict_box`` ([y0, x0, y1, x1], end exclusive, or null), ``init_mask`` (RLE of an
   external mask the object started from, or null), ``threshold`` and ``checkpoint``; the top-level ``isegm`` key
   holds the settings needed to replay the clicks (see :mod:`isegm.annotation.controller`).
@@ -20,11 +23,7 @@ Formats:
   segment, the union of its instances, with the smallest of their instance ids as segment id.
 """
 import datetime
-import json
 import logging
-import os
-import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +32,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from isegm.annotation.render import colorize_instances, draw_overlay, instance_color
+from isegm.io import atomic_write_bytes, dumps_json
 
 logger = logging.getLogger(__name__)
 
@@ -69,50 +69,6 @@ def output_paths(out_dir, name):
         "panoptic_png": out_dir / f"{name}_panoptic.png",
         "panoptic_json": out_dir / f"{name}_panoptic.json",
     }
-
-
-def atomic_write_bytes(path, data, overwrite=False):
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
-
-    Args:
-        path: target file; its folder must exist.
-        data: bytes to write.
-        overwrite: replace an existing file when True.
-    Raises:
-        FileExistsError: the file exists and ``overwrite`` is False.
-        FileNotFoundError: the target folder does not exist.
-    """
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"output folder {path.parent} does not exist")
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True (or --overwrite) to replace it")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
-
-
-_NUMBER_LIST = re.compile(r"\[\s+([-+0-9.eE,\s]+?)\s+\]")
-
-
-def dumps_json(obj):
-    """Indented JSON (UTF-8 text) with lists of numbers (polygons, boxes, sizes) kept on one line."""
-    text = json.dumps(obj, indent=1, ensure_ascii=False)
-    return _NUMBER_LIST.sub(lambda m: "[" + ", ".join(v.strip() for v in m.group(1).split(",")) + "]", text) + "\n"
-
-
-def atomic_write_json(path, obj, overwrite=False):
-    """:func:`atomic_write_bytes` of :func:`dumps_json` (UTF-8)."""
-    atomic_write_bytes(path, dumps_json(obj).encode("utf-8"), overwrite=overwrite)
 
 
 def encode_png(array):
@@ -247,6 +203,7 @@ def build_coco_json(image_info, objects, categories, isegm_info, checkpoint_name
     """
     annotations = []
     for obj in objects:
+        rle = mask_to_rle(obj.mask)
         ann = {
             "id": int(obj.id),
             "image_id": 1,
@@ -255,8 +212,9 @@ def build_coco_json(image_info, objects, categories, isegm_info, checkpoint_name
             "iscrowd": 0,
             "bbox": mask_bbox_xywh(obj.mask),
             "area": int(obj.mask.sum()),
-            "segmentation": mask_polygons(obj.mask),
-            "rle": mask_to_rle(obj.mask),
+            "segmentation": rle,
+            "polygons": mask_polygons(obj.mask),
+            "rle": rle,
             "checkpoint": checkpoint_name,
         }
         ann.update(obj.extra)
@@ -328,7 +286,7 @@ def export_annotations(out_dir, name, image, objects, categories, isegm_info, im
         "instances": encode_png(instances),
         "colors": encode_png(colorize_instances(instances)),
         "overlay": encode_png(draw_overlay(image, instances, alpha=alpha)),
-        "json": dumps_json(coco).encode("utf-8"),
+        "json": dumps_json(coco, indent=1).encode("utf-8"),
         "semantic": encode_png(semantic_map(objects, shape, max(known, default=0))),
         "panoptic_png": encode_png(id_to_rgb(seg)),
         "panoptic_json": dumps_json(panoptic).encode("utf-8"),

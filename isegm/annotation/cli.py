@@ -1,0 +1,264 @@
+"""Start-up of ``demo.py`` and ``scripts/annotate.py`` without a screen: flags, input checks, model loading.
+
+Every check of user input happens here, before a window opens or a file is written, and fails with an
+:class:`isegm.errors.UserError` whose one-line message names the offending value or file; the scripts wrap
+their ``main`` in :func:`isegm.errors.run_cli`, which prints ``error: <message>`` and exits with status 2.
+"""
+import argparse
+import logging
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from isegm.annotation import codec, export, overlap, runtime
+from isegm.errors import UserError, float_range, int_range
+from isegm.io import read_image
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ArgumentParser", "demo_parser", "annotate_parser", "DemoSetup", "prepare_demo", "replay",
+           "parse_classes", "check_out_dir", "check_outputs_free", "check_session_fits"]
+
+_MODEL_LOAD_ERRORS = (RuntimeError, ValueError, KeyError, TypeError, AttributeError, EOFError, OSError,
+                      pickle.UnpicklingError, zipfile.BadZipFile, NotImplementedError)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that raises :class:`UserError` (one line, naming the flag and value) instead of printing usage."""
+
+    def error(self, message):
+        raise UserError(message.splitlines()[0])
+
+
+def _common_flags(parser):
+    device = parser.add_mutually_exclusive_group()
+    device.add_argument("--cpu", action="store_true", help="run the model on the CPU")
+    device.add_argument("--gpu", type=int_range(0), default=None, metavar="N", help="run the model on CUDA device N")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+
+
+def demo_parser():
+    """Flags of ``demo.py``."""
+    p = ArgumentParser(prog="demo.py", description="Interactive multi-object annotation with click-based "
+                                                   "segmentation (RITM lineage).")
+    p.add_argument("image", nargs="?", default=None, help="image to open at start")
+    p.add_argument("--checkpoint", default=None,
+                   help=f"RITM-format model checkpoint (default: {runtime.DEFAULT_CHECKPOINT})")
+    _common_flags(p)
+    p.add_argument("--limit-longest-size", type=int_range(32), default=800,
+                   help="longest side of the network input; larger images are predicted downscaled and the "
+                        "masks upscaled back to full resolution (default 800)")
+    p.add_argument("--out", default="annotations", help="folder for saved outputs and autosaves")
+    p.add_argument("--threshold", type=float_range(0, 1, lo_open=True, hi_open=True), default=0.5,
+                   help="initial probability threshold, in (0, 1)")
+    p.add_argument("--overlap", choices=overlap.OVERLAP_RULES, default=overlap.DEFAULT_RULE,
+                   help="overlap rule: keep_earlier (later objects only claim unclaimed pixels) or later_wins")
+    p.add_argument("--classes", default=None,
+                   help="comma-separated class labels with fixed category ids 1..K in this order")
+    return p
+
+
+def annotate_parser():
+    """Flags of ``scripts/annotate.py``."""
+    p = ArgumentParser(prog="annotate.py", description="Replay recorded clicks headlessly and write the "
+                                                       "annotation outputs.")
+    p.add_argument("--image", required=True, help="the annotated image")
+    p.add_argument("--clicks", required=True, help="saved <name>.json or autosave session json")
+    p.add_argument("--checkpoint", required=True, help="RITM-format model checkpoint (.pth)")
+    p.add_argument("--out", required=True, help="output folder (created if missing)")
+    _common_flags(p)
+    p.add_argument("--name", default=None, help="output file stem (default: the image's stem)")
+    p.add_argument("--ignore-image-hash", action="store_true",
+                   help="replay even if the image pixels differ from the recorded ones")
+    return p
+
+
+def parse_classes(text: Optional[str]):
+    """``--classes`` text -> list of labels (None when not given).
+
+    Raises:
+        UserError: empty list, an empty name, or a name given twice.
+    """
+    if text is None:
+        return None
+    names = [c.strip() for c in text.split(",")]
+    if not any(names):
+        raise UserError(f"--classes {text!r} names no class; give comma-separated labels, e.g. --classes cat,dog")
+    if not all(names):
+        raise UserError(f"--classes {text!r} has an empty name; give comma-separated labels, e.g. cat,dog")
+    seen = set()
+    for n in names:
+        if n in seen:
+            raise UserError(f"--classes {text!r} names {n!r} twice; each class once")
+        seen.add(n)
+    return names
+
+
+def check_out_dir(out_dir) -> Path:
+    """``out_dir`` as a Path. Raises UserError when it exists and is not a folder."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} is a file, expected a folder")
+    return out_dir
+
+
+def check_outputs_free(out_dir, stem, overwrite):
+    """Raise UserError when some output of image stem ``stem`` exists in ``out_dir`` and not ``overwrite``."""
+    if overwrite:
+        return
+    existing = [p.name for p in export.output_paths(out_dir, stem).values() if p.exists()]
+    if existing:
+        raise UserError(f"outputs exist in {out_dir} ({', '.join(existing[:3])}{', ...' if len(existing) > 3 else ''})"
+                        "; pass --overwrite to replace them or choose another --out")
+
+
+def _read_image(path, flag="image"):
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{flag} {path}: no such file")
+    if path.is_dir():
+        raise UserError(f"{flag} {path} is a folder, expected an image file")
+    try:
+        return read_image(path)
+    except ValueError as exc:
+        raise UserError(f"{flag} {path}: {exc}") from None
+
+
+def _checkpoint(path_text):
+    path = runtime.resolve_checkpoint(path_text)  # FileNotFoundError naming the path and --checkpoint
+    if path.stat().st_size == 0:
+        raise UserError(f"--checkpoint {path} is empty, expected a RITM-format .pth file")
+    return path
+
+
+def _load_predictor(checkpoint, device, params):
+    try:
+        net = runtime.load_net(checkpoint, device)
+        return net, runtime.build_predictor(net, device, params)
+    except _MODEL_LOAD_ERRORS as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"cannot load model from --checkpoint {checkpoint}: {text[:200]}") from None
+
+
+def _device(args):
+    try:
+        return runtime.resolve_device(cpu=args.cpu, gpu=args.gpu)
+    except RuntimeError as exc:
+        raise UserError(str(exc)) from None
+
+
+def check_session_fits(session, shape):
+    """Check every object record of a loaded session against an image of ``shape`` (H, W), without a model.
+
+    Raises:
+        UserError: a click missing a key, not whole pixels, or outside the image; a malformed box (the message
+            names the file, the object and the click).
+    """
+    where = session.get("where", "session")
+    h, w = shape
+    records = [(f"object {r.get('id')}" if isinstance(r, dict) else "object", r) for r in session.get("objects") or []]
+    if session.get("current"):
+        records.append(("unfinished object", session["current"]))
+    for name, rec in records:
+        here = f"{where}: {name}"
+        if not isinstance(rec, dict):
+            raise UserError(f"{here}: expected an object record, got {rec!r:.60}")
+        try:
+            clicks = codec.clicks_from_json(rec.get("clicks"), here)
+            codec.box_from_json(rec.get("restrict_box"), here)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        for c in clicks:
+            if not (0 <= c.y < h and 0 <= c.x < w):
+                raise UserError(f"{here} click {c.index + 1}: (y={c.y}, x={c.x}) is outside the {w}x{h} image")
+
+
+@dataclass
+class DemoSetup:
+    """Everything the Tk view needs, built by :func:`prepare_demo`."""
+    controller: object
+    out_dir: Path
+    image_path: Optional[Path]
+    overwrite: bool
+    model_info: dict = field(default_factory=dict)
+
+
+def prepare_demo(argv=None, load_model=True) -> DemoSetup:
+    """Parse ``demo.py`` flags, check every input, load the model and build the session (no window).
+
+    Args:
+        argv: the flags. load_model: False stops after the input checks (returns a setup without controller).
+    Raises:
+        UserError / FileNotFoundError: bad input, named in the one-line message.
+    """
+    from isegm.annotation.session import AnnotationSession
+
+    args = demo_parser().parse_args(argv)
+    classes = parse_classes(args.classes)
+    out_dir = check_out_dir(args.out)
+    image_path = None
+    if args.image is not None:
+        image_path = Path(args.image)
+        _read_image(image_path)
+        check_outputs_free(out_dir, image_path.stem, args.overwrite)
+    checkpoint = _checkpoint(args.checkpoint)
+    device = _device(args)
+    params = runtime.default_predictor_params(args.limit_longest_size)
+    setup = DemoSetup(controller=None, out_dir=out_dir, image_path=image_path, overwrite=args.overwrite)
+    if not load_model:
+        return setup
+    runtime.make_deterministic()
+    net, predictor = _load_predictor(checkpoint, device, params)
+    setup.controller = AnnotationSession(predictor, threshold=args.threshold, overlap_rule=args.overlap,
+                                         settings=runtime.session_settings(checkpoint, device, params),
+                                         class_names=classes)
+    setup.model_info = {"checkpoint": checkpoint.name, "device": str(device),
+                        "with_prev_mask": bool(getattr(net, "with_prev_mask", False))}
+    return setup
+
+
+def replay(argv=None):
+    """``scripts/annotate.py``: check the inputs, replay the recorded clicks and write the outputs.
+
+    Returns:
+        dict kind -> Path of the written files.
+    Raises:
+        UserError / FileNotFoundError / FileExistsError: bad input, named in the one-line message; nothing is
+        written then.
+    """
+    from isegm.annotation.session import AnnotationSession
+
+    args = annotate_parser().parse_args(argv)
+    image_path = Path(args.image)
+    image = _read_image(image_path, "--image")
+    try:
+        session = codec.load_session(args.clicks)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    check_session_fits(session, image.shape[:2])
+    out_dir = check_out_dir(args.out)
+    check_outputs_free(out_dir, args.name or image_path.stem, args.overwrite)
+    checkpoint = _checkpoint(args.checkpoint)
+    device = _device(args)
+    settings = dict(session.get("settings") or {})
+    predictor_params = settings.get("predictor") or runtime.default_predictor_params()
+    runtime.make_deterministic()
+    runtime.apply_recorded_runtime(settings, device)
+    recorded_sha = (settings.get("checkpoint") or {}).get("sha256")
+    if recorded_sha and recorded_sha != runtime.file_sha256(checkpoint):
+        logger.warning("checkpoint %s differs from the recorded one (%s): masks will differ",
+                       checkpoint, (settings.get("checkpoint") or {}).get("name"))
+    _net, predictor = _load_predictor(checkpoint, device, predictor_params)
+    try:
+        controller = AnnotationSession(predictor, threshold=session.get("threshold", 0.5),
+                                       overlap_rule=session.get("overlap_rule", overlap.DEFAULT_RULE),
+                                       settings=runtime.session_settings(checkpoint, device, predictor_params))
+        controller.set_image(image, image_path.name)
+        controller.restore(session, check_image=not args.ignore_image_hash)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if controller.has_current():
+        logger.warning("the session has an unfinished object; it is not written (finish it in the demo)")
+    return controller.save(out_dir, overwrite=args.overwrite, name=args.name)
