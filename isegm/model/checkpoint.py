@@ -211,8 +211,8 @@ def load_is_model(checkpoint, device="cpu", eval_mode: bool = True, **overrides)
         checkpoint: path to a ``.pth`` file, or the already loaded dict.
         device: where to put the model.
         eval_mode: ``model.eval()`` and parameters frozen (``requires_grad=False``), as RITM's
-            ``load_is_model`` does, and on CPU weights in channels-last format (faster, same
-            outputs to ~1e-7; see :mod:`isegm.model.fusion` for more); False leaves a
+            ``load_is_model`` does (weights in the default NCHW layout, so CPU outputs equal
+            RITM's; :mod:`isegm.model.fusion` has the faster, inexact variants); False leaves a
             trainable model in train mode.
         overrides: constructor keywords replacing the stored config values.
 
@@ -257,9 +257,11 @@ def load_is_model(checkpoint, device="cpu", eval_mode: bool = True, **overrides)
     if eval_mode:
         model.eval()
         model.requires_grad_(False)
-        if torch.device(device).type == "cpu":
-            # NHWC weights: oneDNN convolutions run ~1.4x faster on CPU; same numbers to ~1e-7.
-            model.to(memory_format=torch.channels_last)
+        # Weights stay in the default (NCHW) layout, as RITM's load_is_model leaves them: on CPU,
+        # channels-last weights select other oneDNN convolution kernels whose sums differ by ~4e-6
+        # in the logits, enough to flip a pixel at the 0.49 threshold and change the simulated clicks
+        # (GrabCut 'llama' click 3 moved by one pixel; tests/inference/test_cpu_exactness.py).
+        # NCHW reproduces RITM's CPU outputs bit for bit.
     return model
 
 
