@@ -35,6 +35,7 @@ def test_registry_aliases_and_config_keys():
     # RITM spellings and any case resolve to one entry
     assert registry.resolve("SBD_Train") is registry.resolve("sbd_train") is registry.REGISTRY["SBD_train"]
     assert registry.resolve("coco_mval").name == "COCO_MVal"
+    assert registry.resolve("LVIS_v1").name == "LVIS" and registry.resolve("coco").name == "CocoJson"
     # every entry has a config key known to isegm.config and a layout line
     from isegm.config import KNOWN_KEYS
     for spec in registry.REGISTRY.values():

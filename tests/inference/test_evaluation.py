@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from inference_fakes import DiskNet, disk_mask, make_image
+from inference_fakes import DiskNet, disk_mask, make_fake_dataset, make_image
 from isegm.inference.evaluation import evaluate_dataset, evaluate_sample
 from isegm.inference.predictors import get_predictor
 from isegm.utils.vis import draw_points, draw_probmap, draw_with_blend_and_clicks
@@ -74,3 +74,11 @@ def test_vis_helpers():
     assert tuple(blended[15, 15]) == (255, 0, 0)
     assert tuple(blended[19, 0]) == (100, 100, 100)
     assert tuple(blended[0, 0]) == (int(0.4 * 100 + 0.6 * 128), 40, 40)
+
+
+def test_max_samples_limits_the_run_and_skips_are_named():
+    dataset = make_fake_dataset()
+    all_ious, _, records = evaluate_dataset(dataset, make_predictor(), progress=False, max_samples=1, max_iou_thr=0.9)
+    assert len(records) == 1 and len(all_ious) == 1
+    _, _, records = evaluate_dataset(dataset, make_predictor(), progress=False, max_iou_thr=0.9)
+    assert [r["reason"] for r in records] == ["", "", "no object in the mask"]

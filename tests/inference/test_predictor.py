@@ -112,3 +112,10 @@ def test_cvpr_predictor_params():
     assert cvpr_predictor_params(dataset_name="DAVIS")["zoom_in_params"] == {"target_size": 600}
     predictor = get_predictor(DiskNet(), "NoBRS", "cpu", **cvpr_predictor_params(eval_mode="fixed300"))
     assert predictor.zoom_in.target_size == (300, 300) and predictor.zoom_in.skip_clicks == -1
+
+
+def test_unknown_predictor_keywords_are_refused_by_name():
+    with pytest.raises(TypeError, match="prob_thresh"):
+        get_predictor(DiskNet(), "NoBRS", "cpu", prob_thresh=0.5)
+    with pytest.raises(TypeError, match="net_click_limit"):
+        get_predictor(DiskNet(), "NoBRS", "cpu", predictor_params={"net_click_limit": 3})
