@@ -327,3 +327,22 @@ def test_images_dir_training_item(tmp_path):
     ds = ImagesDirDataset(_images_dir(tmp_path, n=2), augmentator=ritm_val_augmentator((32, 48)), seed=0)
     item = ds[0]
     assert item["images"].shape == (3, 32, 48) and (item["instances"] == 1).sum() == 64
+
+
+def test_converted_inputs_are_noted_on_the_sample(tmp_path):
+    """A 16-bit mask and an RGBA image are read, and each conversion is named on the sample."""
+    import cv2
+    from isegm.data.datasets import get_dataset
+
+    (tmp_path / "data_GT").mkdir()
+    (tmp_path / "boundary_GT").mkdir()
+    rgba = np.zeros((20, 30, 4), np.uint8)
+    rgba[..., 3] = 200
+    cv2.imwrite(str(tmp_path / "data_GT" / "a.png"), rgba)
+    mask = np.zeros((20, 30), np.uint16)
+    mask[5:15, 5:25] = 65535
+    cv2.imwrite(str(tmp_path / "boundary_GT" / "a.png"), mask)
+    sample = get_dataset("GrabCut", tmp_path).get_sample(0)
+    assert sample.gt_mask.sum() == 200
+    notes = " | ".join(sample.notes)
+    assert "alpha channel dropped" in notes and "uint16 mask" in notes and "a.png" in notes

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..base import ISDataset
 from ..sample import DSample
-from .io import check_same_size, list_images, read_image, read_mask, require_dir
+from .io import check_same_size, list_images, note_mask_conversion, read_image, read_mask, require_dir
 
 __all__ = ["GrabCutDataset", "BerkeleyDataset", "PairedSample", "grabcut_mask_to_labels"]
 
@@ -101,13 +101,17 @@ class _PairedFolderDataset(ISDataset):
             ValueError: unreadable files, or image and mask of different sizes (names both).
         """
         record = self.dataset_samples[index]
-        image = read_image(record.image)
+        notes: list = []
+        image = read_image(record.image, notes)
         mask = read_mask(record.mask)
         check_same_size(image, mask, record.image, record.mask)
+        note_mask_conversion(mask, record.mask, notes, "binary (first channel, > 128 object, 128 ignored)")
         labels = self._decode_mask(mask)
         if not (labels == 1).any():
             self._skip(record.name, f"empty object mask {record.mask}")
-        return DSample(image, labels, objects_ids=[1], ignore_ids=[-1], sample_id=index, name=record.name)
+        sample = DSample(image, labels, objects_ids=[1], ignore_ids=[-1], sample_id=index, name=record.name)
+        sample.notes = notes
+        return sample
 
 
 class GrabCutDataset(_PairedFolderDataset):

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..base import ISDataset, split_indices
 from ..sample import DSample
-from .io import check_same_size, list_images, read_image, read_mask, require_dir
+from .io import check_same_size, list_images, note_mask_conversion, read_image, read_mask, require_dir
 
 __all__ = ["ImagesDirDataset", "decode_binary_mask", "decode_instance_mask"]
 
@@ -156,16 +156,20 @@ class ImagesDirDataset(ISDataset):
         A sample without object pixels has no objects and is recorded in ``skipped``.
         """
         record = self.dataset_samples[index]
-        image = read_image(record.image)
+        notes: list = []
+        image = read_image(record.image, notes)
         layers, objects, ignored = [], [], []
         for layer, mask_path in enumerate(record.masks):
             mask = read_mask(mask_path)
             check_same_size(image, mask, record.image, mask_path)
+            note_mask_conversion(mask, mask_path, notes, f"{self.mask_type} mask")
             labels, obj_ids, ignore_ids = self._decode(mask)
             layers.append(labels)
             objects.extend((layer, i) for i in obj_ids)
             ignored.extend((layer, i) for i in ignore_ids)
         if not objects:
             self._skip(record.name, f"empty object mask(s): {', '.join(p.name for p in record.masks)}")
-        return DSample(image, np.stack(layers, axis=2), objects_ids=objects, ignore_ids=ignored,
-                       sample_id=index, name=record.name)
+        sample = DSample(image, np.stack(layers, axis=2), objects_ids=objects, ignore_ids=ignored,
+                         sample_id=index, name=record.name)
+        sample.notes = notes
+        return sample

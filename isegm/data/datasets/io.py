@@ -8,7 +8,7 @@ import numpy as np
 from isegm.io import read_image, read_mask  # noqa: F401  (re-exported for the loaders)
 
 __all__ = ["IMAGE_EXTENSIONS", "require_dir", "require_file", "list_images", "read_image", "read_mask",
-           "check_same_size"]
+           "check_same_size", "note_mask_conversion"]
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 
@@ -34,6 +34,17 @@ def list_images(folder: Path) -> list[Path]:
     return sorted((p for p in Path(folder).iterdir()
                    if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS),
                   key=lambda p: p.name)
+
+
+def note_mask_conversion(mask: np.ndarray, path: Path, notes: list, rule: str) -> None:
+    """Append a note naming ``path`` when a mask is not plain 8-bit single-channel (``rule`` says how it was read)."""
+    what = []
+    if mask.dtype != np.uint8:
+        what.append(f"{mask.dtype} mask")
+    if mask.ndim == 3:
+        what.append(f"{mask.shape[2]}-channel mask")
+    if what:
+        notes.append(f"{path}: {' '.join(what)} read as {rule}")
 
 
 def check_same_size(image: np.ndarray, mask: np.ndarray, image_path: Path, mask_path: Path) -> None:
