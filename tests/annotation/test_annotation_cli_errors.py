@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 from annotation_fakes import DiskPredictor, make_image
 
