@@ -6,8 +6,6 @@ their ``main`` in :func:`isegm.errors.run_cli`, which prints ``error: <message>`
 """
 import argparse
 import logging
-import pickle
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -20,9 +18,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["ArgumentParser", "demo_parser", "annotate_parser", "DemoSetup", "prepare_demo", "replay",
            "parse_classes", "check_out_dir", "check_outputs_free", "check_session_fits"]
-
-_MODEL_LOAD_ERRORS = (RuntimeError, ValueError, KeyError, TypeError, AttributeError, EOFError, OSError,
-                      pickle.UnpicklingError, zipfile.BadZipFile, NotImplementedError)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -134,12 +129,18 @@ def _checkpoint(path_text):
 
 
 def _load_predictor(checkpoint, device, params):
+    # torch.load of a text or truncated file raises whatever its unpickler meets (IndexError, EOFError,
+    # UnpicklingError, RuntimeError, ...): any failure to load the user's file is reported as bad input.
     try:
         net = runtime.load_net(checkpoint, device)
+    except Exception as exc:  # noqa: BLE001 - see above
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise UserError(f"cannot load model from --checkpoint {checkpoint}: not a readable RITM-format "
+                        f"checkpoint ({type(exc).__name__}{': ' + text[:160] if text else ''})") from None
+    try:
         return net, runtime.build_predictor(net, device, params)
-    except _MODEL_LOAD_ERRORS as exc:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"cannot load model from --checkpoint {checkpoint}: {text[:200]}") from None
+    except (ValueError, NotImplementedError) as exc:
+        raise UserError(f"cannot build a predictor for --checkpoint {checkpoint}: {exc}") from None
 
 
 def _device(args):

@@ -38,7 +38,7 @@ import numpy as np
 
 from isegm.annotation import codec, export, overlap
 from isegm.annotation.history import History, ObjectState, UndoStep
-from isegm.geometry import Box, BoxMode, Click
+from isegm.geometry import Box, Click
 from isegm.io import atomic_write_json
 
 logger = logging.getLogger(__name__)
@@ -112,12 +112,6 @@ def _inference_mode():
         return
     with torch.inference_mode():
         yield
-
-
-def _as_box(box) -> Optional[Box]:
-    if box is None or isinstance(box, Box):
-        return box
-    return Box([int(round(v)) for v in box], BoxMode.YXYX_END_EXCLUSIVE)
 
 
 class AnnotationSession:

@@ -184,3 +184,29 @@ def test_autosave_is_offered_and_resumed(app_env):
     assert dialogs[-1][0] == "askyesno" and "Resume" in dialogs[-1][1]
     np.testing.assert_array_equal(ctrl.instance_map(), expected)
     assert len(ctrl.current_clicks) == 1 and app.view.clicks
+
+
+def test_label_field_ctrl_a_selects_all_and_quit_asks_only_with_unsaved_objects(app_env):
+    root, app, ctrl, _pred, dialogs, answers, image_path = app_env
+    app.label_var.set("a long label")
+    app.label_entry.focus_force()
+    app.label_entry.icursor(3)
+    root.update()
+    app.label_entry.event_generate("<Control-a>")
+    root.update()
+    assert app.label_entry.selection_present()
+    assert app.label_entry.index("sel.first") == 0 and app.label_entry.index("sel.last") == len("a long label")
+
+    app.load_image(image_path)
+    pump(root, app)
+    ctrl.add_click(30, 45, True)
+    ctrl.finish_object()
+    answers["askyesno"] = False
+    app.quit_app()  # a finished object not saved: asks; "no" keeps the window
+    assert dialogs[-1][0] == "askyesno" and root.winfo_exists()
+    ctrl.save(app.out_dir)
+    asked = len(dialogs)
+    app.worker.stop = lambda: None  # the fixture stops the worker itself
+    app.master.destroy = lambda: None
+    app.quit_app()  # saved since: no question
+    assert len(dialogs) == asked

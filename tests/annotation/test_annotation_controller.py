@@ -251,3 +251,17 @@ def test_load_session_rejects_foreign_json(tmp_path):
         load_session(path)
     with pytest.raises(FileNotFoundError, match="missing.json"):
         load_session(tmp_path / "missing.json")
+
+
+def test_resumes_a_version_1_autosave_written_by_the_pre_split_controller(image):
+    """The file was written by the controller of commit 805e62e (two objects, one with an external mask, and
+    an unfinished boxed object); today's code resumes it and writes the identical session back."""
+    from pathlib import Path
+
+    path = Path(__file__).parent / "data" / "autosave_v1_written_before_split.json"
+    resumed = AnnotationController(DiskPredictor())
+    resumed.set_image(image, "scene.png")
+    resumed.restore(load_session(path))
+    assert json.loads(json.dumps(resumed.to_session())) == json.loads(path.read_text())
+    assert resumed.current_box.to() == (0, 50, 30, 80) and len(resumed.current_clicks) == 1
+    assert [c["name"] for c in resumed.categories()] == ["cat", "tree"]
