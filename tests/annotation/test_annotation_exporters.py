@@ -192,11 +192,8 @@ def test_coco_segmentation_is_exact_for_thin_and_holed_shapes(tmp_path):
     assert (inst == 1).sum() == ring.sum() and (inst == 4).sum() == 3
 
 
-BERKELEY = os.environ.get("ISEGM_BERKELEY", "/work/shared/datasets/Berkeley")
-
-
-@pytest.mark.skipif(not os.path.isdir(os.path.join(BERKELEY, "masks")), reason="Berkeley dataset not present")
-def test_coco_segmentation_is_exact_on_a_real_image(tmp_path):
+def test_coco_segmentation_is_exact_on_a_real_image(tmp_path, berkeley_path):
+    BERKELEY = str(berkeley_path)
     from isegm.io import read_binary_mask, read_image
 
     mask_file = sorted(os.listdir(os.path.join(BERKELEY, "masks")))[0]
