@@ -29,19 +29,11 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINT = REPO_ROOT / "weights" / "hrnet18s_cocomval_itermask.pth"
 REFERENCE = Path(__file__).resolve().parent / "fixtures" / "ritm_cpu_grabcut.json"
-GRABCUT_CANDIDATES = (REPO_ROOT.parent / "shared" / "datasets" / "GrabCut", Path("/work/shared/datasets/GrabCut"))
 N_CLICKS = 3
 
 
-def _grabcut_path() -> Path:
-    for path in GRABCUT_CANDIDATES:
-        if (path / "data_GT" / "llama.bmp").exists():
-            return path
-    pytest.skip(f"GrabCut 'llama' not found under {' or '.join(map(str, GRABCUT_CANDIDATES))}")
-
-
-def test_llama_first_clicks_match_original_ritm_on_cpu():
-    grabcut = _grabcut_path()
+def test_llama_first_clicks_match_original_ritm_on_cpu(grabcut_path):
+    grabcut = grabcut_path
     if not CHECKPOINT.exists():
         pytest.skip(f"shipped checkpoint not found at {CHECKPOINT}")
     from isegm.data.datasets import GrabCutDataset
@@ -52,7 +44,7 @@ def test_llama_first_clicks_match_original_ritm_on_cpu():
 
     reference = json.loads(REFERENCE.read_text())["samples"]["llama"]
     model = load_is_model(str(CHECKPOINT), device="cpu", eval_mode=True)
-    predictor = get_predictor(model, "NoBRS", "cpu", prob_thresh=0.49,
+    predictor = get_predictor(model, "NoBRS", "cpu",
                               zoom_in_params=get_eval_zoom_in_params("cvpr", "GrabCut"))
     dataset = GrabCutDataset(str(grabcut))
     index = [s.name for s in dataset.dataset_samples].index("llama")
