@@ -352,6 +352,9 @@ class ISTrainer:
             "best_value": self.best_value,
             "torch_rng": torch.get_rng_state(),
             "seed": self.settings.seed,
+            # AdaptiveIoU carries its threshold and EMA from epoch to epoch
+            "metrics": {name: {"iou_thresh": float(m.iou_thresh), "ema_iou": float(m.ema_iou)}
+                        for name, m in (("train", self.train_metric), ("val", self.val_metric))},
         }}
 
     def resume(self, checkpoint: dict, start_epoch: int | None = None) -> None:
@@ -371,6 +374,10 @@ class ISTrainer:
             self.best_value = state.get("best_value", -math.inf)
             if state.get("torch_rng") is not None:
                 torch.set_rng_state(state["torch_rng"])
+            for name, m in (("train", self.train_metric), ("val", self.val_metric)):
+                saved = (state.get("metrics") or {}).get(name)
+                if saved:
+                    m.iou_thresh, m.ema_iou = saved["iou_thresh"], saved["ema_iou"]
             meta_epoch = state["epoch"]
         if start_epoch is not None:
             self.start_epoch = start_epoch
