@@ -200,4 +200,4 @@ def main(argv=None):
 
 if __name__ == "__main__":
     from isegm.errors import run_cli
-    sys.exit(run_cli(main))
+    sys.exit(run_cli(lambda argv: main(argv) and 0))
