@@ -17,62 +17,122 @@ import os
 import sys
 from pathlib import Path
 
+from isegm.errors import UserError
+
 REPO_ROOT = Path(__file__).resolve().parent
 
 
+def _gpu_list(text: str) -> str:
+    parts = [g.strip() for g in text.split(",")]
+    if not text.strip() or not all(g.isdigit() for g in parts):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a GPU list, expected ids like 0 or 0,1")
+    return ",".join(parts)
+
+
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from isegm.errors import int_range
+    p = _Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model_path", type=str, help="experiment script defining RECIPE, e.g. models/iter_mask/...py")
     p.add_argument("--exp-name", type=str, default="", help="suffix of the run folder name")
-    p.add_argument("--workers", type=int, default=4, help="data-loading worker processes")
-    p.add_argument("--ngpus", type=int, default=1, help="number of GPUs (with torchrun, one process each)")
-    p.add_argument("--gpus", type=str, default="", help="GPU ids, e.g. 0 or 0,1 (multi-GPU: launch with torchrun)")
+    p.add_argument("--workers", type=int_range(0), default=4, help="data-loading worker processes (0: in-process)")
+    p.add_argument("--gpus", type=_gpu_list, default=None, help="GPU ids, e.g. 0 or 0,1 (multi-GPU: launch with torchrun)")
     p.add_argument("--cpu", action="store_true", help="train on the CPU")
-    p.add_argument("--batch-size", type=int, default=-1, help="total batch size (-1: the recipe's)")
-    p.add_argument("--epochs", type=int, default=-1, help="number of epochs (-1: the recipe's)")
+    p.add_argument("--batch-size", type=int_range(1), default=None, help="total (global) batch size (default: the recipe's)")
+    p.add_argument("--epochs", type=int_range(1), default=None, help="number of epochs (default: the recipe's)")
     p.add_argument("--resume-exp", type=str, default=None, help="run folder prefix to resume, e.g. 003")
     p.add_argument("--resume-prefix", type=str, default="last", help="checkpoint to resume from: last, best, 050 ...")
-    p.add_argument("--start-epoch", type=int, default=None, help="epoch to start at (default: after the checkpoint's)")
+    p.add_argument("--start-epoch", type=int_range(0), default=None,
+                   help="epoch to start at (default: after the checkpoint's)")
     p.add_argument("--weights", type=str, default=None, help="checkpoint to initialise from (fine-tuning)")
-    p.add_argument("--seed", type=int, default=0, help="seed for torch, NumPy and click simulation")
+    p.add_argument("--seed", type=int_range(0), default=0,
+                   help="seed of data order, augmentation, click simulation and initialisation")
     p.add_argument("--config-path", type=str, default=str(REPO_ROOT / "config.yml"))
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config.yml entry, e.g. --set COCO_MVAL_PATH=/data/COCO_MVal (repeatable)")
     p.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none",
                    help="mixed-precision training: bf16 (CPU or GPU; ~2x faster on recent x86 CPUs) or fp16 (CUDA)")
     p.add_argument("--channels-last", action="store_true", help="NHWC memory layout (faster convolutions)")
-    p.add_argument("--max-batches", type=int, default=None, help="cap batches per epoch (smoke tests)")
-    p.add_argument("--local_rank", "--local-rank", type=int, default=int(os.environ.get("LOCAL_RANK", 0)))
-    return p.parse_args(argv)
+    p.add_argument("--max-batches", type=int_range(1), default=None, help="cap batches per epoch (smoke tests)")
+    p.add_argument("--local_rank", "--local-rank", type=int, default=int(os.environ.get("LOCAL_RANK", 0)),
+                   help=argparse.SUPPRESS)
+    try:
+        return p.parse_args(argv)
+    except SystemExit as exc:
+        if exc.code in (0, None):
+            raise
+        # argparse printed "usage ... error: ..." (two lines); re-raise as one line through run_cli
+        raise UserError(_LAST_ARGPARSE_ERROR[0] if _LAST_ARGPARSE_ERROR else "bad command line") from None
+
+
+_LAST_ARGPARSE_ERROR: list = []
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        _LAST_ARGPARSE_ERROR[:] = [message]
+        raise SystemExit(2)
 
 
 def load_recipe(path: Path):
-    """Import an experiment script and return its ``RECIPE``."""
+    """Import an experiment script and return its ``RECIPE``.
+
+    Raises:
+        UserError: no such file, the script fails to import (syntax error, exception), or it defines no RECIPE.
+    """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"experiment script not found: {path}")
+        raise UserError(f"experiment script not found: {path}, expected a .py file defining RECIPE")
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
     spec = importlib.util.spec_from_file_location(f"isegm_exp_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as err:
+        raise UserError(f"experiment script {path} has a syntax error at line {err.lineno}: {err.msg}") from err
+    except Exception as err:
+        raise UserError(f"experiment script {path} failed to import: {type(err).__name__}: "
+                        f"{str(err).splitlines()[0] if str(err) else ''}") from err
     if not hasattr(module, "RECIPE"):
-        raise AttributeError(f"{path} defines no RECIPE; experiment scripts set RECIPE = replace(BASE, ...) "
-                             f"(see models/base.py)")
+        raise UserError(f"{path} defines no RECIPE; experiment scripts set RECIPE = replace(BASE, ...) "
+                        f"(see models/base.py)")
+    from isegm.engine.recipe import Recipe
+    if not isinstance(module.RECIPE, Recipe):
+        raise UserError(f"{path}: RECIPE is a {type(module.RECIPE).__name__}, expected an isegm.engine.recipe.Recipe")
     return module.RECIPE
 
 
+def check_weights_file(path) -> None:
+    """Refuse a ``--weights`` file that is not a loadable isegm/RITM checkpoint (one-line UserError)."""
+    import torch
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"--weights {path}: no such file, expected a RITM/isegm checkpoint written by torch.save")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise UserError(f"--weights {path}: cannot be read ({type(err).__name__}), expected a RITM/isegm "
+                        f"checkpoint written by torch.save") from err
+    if not isinstance(data, dict) or "state_dict" not in data or "config" not in data:
+        raise UserError(f"--weights {path}: holds no 'config' + 'state_dict', expected a RITM/isegm checkpoint "
+                        f"written by torch.save")
+
+
 def select_device(args):
+    """(device, distributed) for the command line; raises UserError for a GPU request that cannot be met."""
     import torch
     world = int(os.environ.get("WORLD_SIZE", 1))
     gpu_ids = [int(g) for g in args.gpus.split(",") if g.strip()] if args.gpus else []
     if args.cpu or not torch.cuda.is_available():
         if not args.cpu and gpu_ids:
-            raise RuntimeError(f"--gpus {args.gpus} given but CUDA is not available; pass --cpu to train on the CPU")
+            raise UserError(f"--gpus {args.gpus} given but CUDA is not available, expected --cpu to train on the CPU")
         return torch.device("cpu"), world > 1
+    if any(g >= torch.cuda.device_count() for g in gpu_ids):
+        raise UserError(f"--gpus {args.gpus}: this machine has {torch.cuda.device_count()} GPUs, expected ids "
+                        f"below that")
     if world == 1 and len(gpu_ids) > 1:
-        raise RuntimeError(f"--gpus {args.gpus}: launch multi-GPU training with "
-                           f"`torchrun --nproc_per_node {len(gpu_ids)} train.py ...` (one process per GPU)")
+        raise UserError(f"--gpus {args.gpus}: launch multi-GPU training with "
+                        f"`torchrun --nproc_per_node {len(gpu_ids)} train.py ...` (one process per GPU)")
     if world > 1:
         index = gpu_ids[args.local_rank] if gpu_ids else args.local_rank
     else:
@@ -82,38 +142,56 @@ def select_device(args):
 
 
 def main(argv=None):
+    """Train; returns the run's :class:`~isegm.utils.exp.ExpPaths`. Bad input raises UserError (see run_cli)."""
     args = parse_args(argv)
+    import shutil
+
     import torch
     import torch.distributed as dist
 
     from isegm.engine.recipe import run_recipe
     from isegm.utils.config import load_config, parse_overrides
-    from isegm.utils.exp import find_checkpoint, init_experiment
+    from isegm.utils.exp import ExpPaths, find_checkpoint, find_run, init_experiment, script_family
     from isegm.utils.log import setup_logging
 
     cfg = load_config(args.config_path, parse_overrides(args.overrides))
     recipe = load_recipe(Path(args.model_path))
+    if args.weights:
+        check_weights_file(args.weights)
+    resume = None
+    if args.resume_exp:
+        run = find_run(Path(cfg.EXPS_PATH) / script_family(Path(args.model_path)), args.resume_exp)
+        resume = find_checkpoint(run / "checkpoints", args.resume_prefix)
     device, distributed = select_device(args)
     if distributed:
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     rank = dist.get_rank() if distributed else 0
 
-    exp = init_experiment(Path(cfg.EXPS_PATH), Path(args.model_path), args.exp_name, args.resume_exp,
-                          copy_script=rank == 0)
-    logger = setup_logging(exp.logs / "train_log.txt" if rank == 0 else None,
-                           level=logging.INFO if rank == 0 else logging.WARNING)
-    logger.info("command: %s", " ".join(sys.argv))
-    logger.info("run folder: %s, device: %s, torch %s", exp.root, device, torch.__version__)
-    if device.type == "cpu":
-        torch.set_num_threads(max(1, torch.get_num_threads()))
-
-    resume = find_checkpoint(exp.checkpoints, args.resume_prefix) if args.resume_exp else None
+    created = None
     try:
+        # Only rank 0 touches the run folder; the others receive its path.
+        box = [None]
+        if rank == 0:
+            exp = init_experiment(Path(cfg.EXPS_PATH), Path(args.model_path), args.exp_name, args.resume_exp)
+            created = None if args.resume_exp else exp.root
+            box = [str(exp.root)]
+        if distributed:
+            dist.broadcast_object_list(box, src=0)
+            exp = ExpPaths.at(Path(box[0]))
+        logger = setup_logging(exp.logs / "train_log.txt" if rank == 0 else None,
+                               level=logging.INFO if rank == 0 else logging.WARNING)
+        logger.info("command: %s", " ".join(sys.argv))
+        logger.info("run folder: %s, device: %s, torch %s", exp.root, device, torch.__version__)
         run_recipe(recipe, cfg, exp, device=device, batch_size=args.batch_size, workers=args.workers,
                    epochs=args.epochs, seed=args.seed, weights=args.weights, resume_checkpoint=resume,
                    start_epoch=args.start_epoch, distributed=distributed, max_batches_per_epoch=args.max_batches,
                    meta={"script": str(args.model_path), "exp": str(exp.root)}, amp=args.amp,
                    channels_last=args.channels_last)
+    except BaseException:
+        # a failed start removes the run folder it created (not one that holds a checkpoint)
+        if created is not None and not any((created / "checkpoints").glob("*.pth")):
+            shutil.rmtree(created, ignore_errors=True)
+        raise
     finally:
         if distributed:
             dist.destroy_process_group()
@@ -121,4 +199,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from isegm.errors import run_cli
+    sys.exit(run_cli(lambda argv: main(argv) and 0))

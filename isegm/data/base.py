@@ -118,6 +118,22 @@ class ISDataset(Dataset):
         if hasattr(self.augmentator, "set_random_seed"):
             self.augmentator.set_random_seed(int(augment.generate_state(1)[0]))
 
+    def set_item_seeding(self, seed: int | None, epoch: int = 0) -> None:
+        """Derive every item's randomness from ``(seed, epoch, index)`` (None switches this off).
+
+        With it, ``self[index]`` draws its augmentation, its sample (``epoch_len > 0``) and its clicks
+        from ``np.random.SeedSequence([seed, epoch, index])``, so an item does not depend on which
+        DataLoader worker loads it or on what was loaded before: any ``num_workers`` and a resumed
+        run give the same items. Call it again (``epoch`` changed) at the start of every epoch; it is
+        picklable state, so DataLoader workers started afterwards see it.
+
+        Raises:
+            ValueError: ``seed`` or ``epoch`` negative.
+        """
+        if seed is not None and (int(seed) < 0 or int(epoch) < 0):
+            raise ValueError(f"item seeding needs seed >= 0 and epoch >= 0, got seed={seed}, epoch={epoch}")
+        self._item_seed = None if seed is None else (int(seed), int(epoch))
+
     def _reseed_in_worker(self) -> None:
         info = get_worker_info()
         if info is not None and info.id != self._worker_id:
@@ -155,7 +171,11 @@ class ISDataset(Dataset):
             IndexError: ``index`` out of range (one pass mode) or an empty dataset.
             RuntimeError: no usable sample found in 100 draws.
         """
-        self._reseed_in_worker()
+        item_seed = getattr(self, "_item_seed", None)
+        if item_seed is not None:
+            self.set_seed(np.random.SeedSequence([*item_seed, int(index)]))
+        else:
+            self._reseed_in_worker()
         num_samples = self.get_samples_number()
         if num_samples == 0:
             raise IndexError(f"{type(self).__name__} has no samples")

@@ -216,6 +216,8 @@ def run_recipe(recipe: Recipe, cfg, exp: ExpPaths, *, device: torch.device, batc
     """
     torch.manual_seed(seed)
     np.random.seed(seed)
+    import random
+    random.seed(seed)
     if batch_size is not None and batch_size > 0:
         recipe = replace(recipe, batch_size=batch_size)
     if epochs is not None and epochs > 0:

@@ -31,7 +31,6 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
-from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from isegm.engine.optimizer import get_optimizer
@@ -128,21 +127,32 @@ class ISTrainer:
             self.net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
         pin = self.device.type == "cuda"
-        batch = max(1, settings.batch_size // self.world_size)
-        self.train_sampler = DistributedSampler(trainset, shuffle=True, seed=settings.seed) if distributed else None
-        generator = torch.Generator().manual_seed(settings.seed)
+        if settings.batch_size % self.world_size:
+            raise ValueError(f"batch size {settings.batch_size} is not divisible by the {self.world_size} "
+                             f"processes; pass a --batch-size that is a multiple of it")
+        batch = settings.batch_size // self.world_size
+        self.train_sampler = EpochPermutationSampler(len(trainset), settings.batch_size, settings.seed,
+                                                     rank=self.rank, world_size=self.world_size)
+        if self.train_sampler.dropped:
+            logger.info("%d of %d training samples do not fill a global batch of %d and are left out of "
+                        "each epoch (a different %d each epoch: the permutation changes)", self.train_sampler.dropped,
+                        len(trainset), settings.batch_size, self.train_sampler.dropped)
+        self.trainset = trainset
+        # Workers are not persistent: each epoch they get the dataset with that epoch's item seeding.
         self.train_loader = DataLoader(
-            trainset, batch_size=batch, shuffle=self.train_sampler is None, sampler=self.train_sampler,
-            drop_last=True, num_workers=settings.workers, pin_memory=pin, generator=generator,
-            persistent_workers=settings.workers > 0, worker_init_fn=_seed_worker)
+            trainset, batch_size=batch, shuffle=False, sampler=self.train_sampler, drop_last=True,
+            num_workers=settings.workers, pin_memory=pin, worker_init_fn=_seed_worker)
         if len(self.train_loader) == 0:
-            raise ValueError(f"training set of {len(trainset)} samples gives no full batch of {batch}: "
+            raise ValueError(f"training set of {len(trainset)} samples gives no full batch of {settings.batch_size}: "
                              f"lower --batch-size")
         self.val_loader = None
         if valset is not None and len(valset) > 0:
             val_batch = max(1, (settings.val_batch_size or settings.batch_size) // self.world_size)
-            val_sampler = DistributedSampler(valset, shuffle=False) if distributed else None
+            # every validation sample exactly once over the ranks (DistributedSampler would repeat some)
+            val_sampler = list(range(self.rank, len(valset), self.world_size)) if distributed else None
             self.val_generator = torch.Generator()
+            if hasattr(valset, "set_item_seeding"):
+                valset.set_item_seeding(settings.seed + 12345, 0)   # the same crops and clicks every epoch
             self.val_loader = DataLoader(valset, batch_size=min(val_batch, len(valset)), shuffle=False,
                                          sampler=val_sampler, drop_last=False, num_workers=settings.workers,
                                          pin_memory=pin, worker_init_fn=_seed_worker,
@@ -184,14 +194,18 @@ class ISTrainer:
         return stats
 
     def train_epoch(self, epoch: int) -> dict:
-        if self.train_sampler is not None:
-            self.train_sampler.set_epoch(epoch)
+        """One epoch. Its data order, augmentations and clicks depend only on (seed, epoch, index)."""
+        self.train_sampler.set_epoch(epoch)
+        if hasattr(self.trainset, "set_item_seeding"):
+            self.trainset.set_item_seeding(self.settings.seed, epoch)
         self.net.train()
         self.train_metric.reset_epoch_stats()
         total, count, images, start = 0.0, 0, 0, time.perf_counter()
         bar = self._progress(self.train_loader, f"Epoch {epoch}")
         for i, batch in enumerate(bar):
             step = epoch * len(self.train_loader) + i
+            # IT-M draws (number of clicks, click positions) from (seed, epoch, batch): the same on every rank
+            self.rng = np.random.default_rng([self.settings.seed, epoch, i])
             loss, parts, batch, outputs = self.batch_forward(batch, validation=False)
             self.optim.zero_grad(set_to_none=True)
             if self.scaler is not None:
@@ -230,8 +244,6 @@ class ISTrainer:
         self.val_metric.reset_epoch_stats()
         # The same crops and clicks every epoch, so validation figures are comparable across epochs.
         self.val_generator.manual_seed(self.settings.seed + 12345)
-        if hasattr(self.val_loader.dataset, "set_seed"):
-            self.val_loader.dataset.set_seed(self.settings.seed + 12345)
         train_rng, self.rng = self.rng, np.random.default_rng(self.settings.seed + 12345)
         sums, count = defaultdict(float), 0
         try:
@@ -244,8 +256,17 @@ class ISTrainer:
                 count += n
         finally:
             self.rng = train_rng
-        stats = {k: v / max(count, 1) for k, v in sums.items()}
-        stats["val_iou"] = self.val_metric.get_epoch_value()
+        sums["val_iou"] = self.val_metric.epoch_iou_sum
+        iou_batches = self.val_metric.epoch_batch_count
+        if self.distributed:
+            # sums and counts over ranks, not a mean of per-rank means
+            keys = sorted(sums)
+            t = torch.tensor([sums[k] for k in keys] + [count, iou_batches], dtype=torch.float64)
+            dist.all_reduce(t)
+            sums = dict(zip(keys, t[:len(keys)].tolist()))
+            count, iou_batches = int(t[-2]), int(t[-1])
+        stats = {k: v / max(count, 1) for k, v in sums.items() if k != "val_iou"}
+        stats["val_iou"] = sums["val_iou"] / max(iou_batches, 1)
         if self.is_master:
             for name, value in stats.items():
                 self.sw.add_scalar(f"Val/{name}", value, epoch)
@@ -308,7 +329,6 @@ class ISTrainer:
     def save_checkpoints(self, epoch: int, stats: dict) -> None:
         meta = dict(self.meta, epoch=epoch, stats={k: float(v) for k, v in stats.items()})
         ckpt = self.exp.checkpoints
-        save_is_model(self.model, ckpt / "last_checkpoint.pth", meta=meta, extra=self.training_state(epoch))
         if epoch % _interval_at(self.settings.checkpoint_interval, epoch) == 0:
             save_is_model(self.model, ckpt / f"{epoch:03d}.pth", meta=meta)
         key = "val_iou" if self.settings.best_metric == "AdaptiveIoU" else self.settings.best_metric
@@ -320,14 +340,21 @@ class ISTrainer:
                 self.best_value = score
                 save_is_model(self.model, ckpt / "best_checkpoint.pth", meta=dict(meta, best_metric=key))
                 logger.info("epoch %d: new best %s = %.4f -> best_checkpoint.pth", epoch, key, value)
+        # Written last, with best_value already updated: a resumed run continues from exactly this state.
+        save_is_model(self.model, ckpt / "last_checkpoint.pth", meta=meta, extra=self.training_state(epoch))
 
     def training_state(self, epoch: int) -> dict:
         return {"training_state": {
             "epoch": epoch,
             "optimizer": self.optim.state_dict(),
             "lr_scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "best_value": self.best_value,
-            "rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "seed": self.settings.seed,
+            # AdaptiveIoU carries its threshold and EMA from epoch to epoch
+            "metrics": {name: {"iou_thresh": float(m.iou_thresh), "ema_iou": float(m.ema_iou)}
+                        for name, m in (("train", self.train_metric), ("val", self.val_metric))},
         }}
 
     def resume(self, checkpoint: dict, start_epoch: int | None = None) -> None:
@@ -342,9 +369,15 @@ class ISTrainer:
             self.optim.load_state_dict(state["optimizer"])
             if self.scheduler is not None and state.get("lr_scheduler") is not None:
                 self.scheduler.load_state_dict(state["lr_scheduler"])
+            if self.scaler is not None and state.get("scaler") is not None:
+                self.scaler.load_state_dict(state["scaler"])
             self.best_value = state.get("best_value", -math.inf)
-            if state.get("rng") is not None:
-                self.rng.bit_generator.state = state["rng"]
+            if state.get("torch_rng") is not None:
+                torch.set_rng_state(state["torch_rng"])
+            for name, m in (("train", self.train_metric), ("val", self.val_metric)):
+                saved = (state.get("metrics") or {}).get(name)
+                if saved:
+                    m.iou_thresh, m.ema_iou = saved["iou_thresh"], saved["ema_iou"]
             meta_epoch = state["epoch"]
         if start_epoch is not None:
             self.start_epoch = start_epoch
@@ -371,6 +404,45 @@ class ISTrainer:
         self.exp.vis.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(self.exp.vis / f"{step:06d}_instance_segmentation.jpg"), panel[:, :, ::-1],
                     [cv2.IMWRITE_JPEG_QUALITY, 85])
+
+
+class EpochPermutationSampler(torch.utils.data.Sampler):
+    """This rank's share of a global permutation that depends only on (seed, epoch).
+
+    Global batch ``k`` is ``perm[k*B:(k+1)*B]``; rank ``r`` of ``W`` gets its ``r``-th slice of
+    ``B // W`` indices, so the union of the ranks' batch ``k`` is the one-process batch ``k`` and no
+    sample is seen twice. The ``len % B`` samples past the last full global batch are left out of that
+    epoch (a different set each epoch; the trainer logs how many).
+
+    Args:
+        num_samples: dataset length. batch_size: global batch B (a multiple of world_size).
+        seed: permutation seed. rank, world_size: this process and the number of processes.
+    """
+
+    def __init__(self, num_samples: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
+        self.num_samples, self.batch_size, self.seed = int(num_samples), int(batch_size), int(seed)
+        self.rank, self.world_size = int(rank), int(world_size)
+        self.per_rank = self.batch_size // self.world_size
+        self.num_batches = self.num_samples // self.batch_size
+        self.dropped = self.num_samples - self.num_batches * self.batch_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def permutation(self) -> list[int]:
+        """The global order of this epoch (all ranks compute the same)."""
+        g = torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, self.epoch]).generate_state(1)[0]))
+        return torch.randperm(self.num_samples, generator=g).tolist()
+
+    def __iter__(self):
+        perm = self.permutation()
+        for k in range(self.num_batches):
+            start = k * self.batch_size + self.rank * self.per_rank
+            yield from perm[start:start + self.per_rank]
+
+    def __len__(self) -> int:
+        return self.num_batches * self.per_rank
 
 
 def _seed_worker(worker_id: int) -> None:

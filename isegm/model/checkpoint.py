@@ -267,7 +267,7 @@ def load_is_model(checkpoint, device="cpu", eval_mode: bool = True, **overrides)
 
 def save_is_model(model: ISModel, path, meta: dict | None = None, half: bool = False,
                   extra: dict | None = None) -> Path:
-    """Write ``model`` as a RITM-format checkpoint, atomically (temp file + ``os.replace``).
+    """Write ``model`` as a RITM-format checkpoint, atomically (:func:`isegm.io.atomic_write`: temp file, fsync, rename).
 
     Args:
         model: an ISModel (a DataParallel / DistributedDataParallel wrapper is unwrapped).
@@ -314,11 +314,5 @@ def save_is_model(model: ISModel, path, meta: dict | None = None, half: bool = F
         payload["meta"] = meta
     payload.update(extra)
 
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    from isegm.io import atomic_write
+    return atomic_write(path, lambda f: torch.save(payload, f))

@@ -73,9 +73,10 @@ def test_two_epoch_cpu_training_and_resume(tiny_setup):
 def test_script_without_recipe_is_refused(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("x = 1\n")
-    with pytest.raises(AttributeError, match="defines no RECIPE"):
+    from isegm.errors import UserError
+    with pytest.raises(UserError, match="defines no RECIPE"):
         train.load_recipe(bad)
-    with pytest.raises(FileNotFoundError, match="missing.py"):
+    with pytest.raises(UserError, match="missing.py"):
         train.load_recipe(tmp_path / "missing.py")
 
 
