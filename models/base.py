@@ -14,8 +14,8 @@ __all__ = ["Recipe", "replace", "COCOLVIS_ITERMASK", "SBD_ITERMASK", "COCOLVIS_B
 COCOLVIS_ITERMASK = Recipe(
     model="hrnet18_itermask",
     pretrained="HRNETV2_W18",
-    train_dataset="LVIS", train_split="train",
-    val_dataset="LVIS", val_split="val",
+    train_dataset="CocoLvis", train_split="train", train_dataset_kwargs={"stuff_prob": 0.30},
+    val_dataset="CocoLvis", val_split="val",
     crop_size=(320, 480), scale_range=(0.75, 1.40),
     num_max_points=24, prob_gamma=0.80, merge_objects_prob=0.15, max_num_merged_objects=2,
     min_object_area=1000, keep_background_prob=0.05,
@@ -27,7 +27,9 @@ COCOLVIS_ITERMASK = Recipe(
 # SBD, HRNet18 IT-M: batch 28, 220 epochs, drops at 200 and 215, stronger geometric augmentation.
 SBD_ITERMASK = replace(
     COCOLVIS_ITERMASK,
-    train_dataset="SBD", train_split="train", val_dataset="SBD", val_split="val",
+    # SBDDataset (all instances of an image) for both splits, as RITM's recipe; the registry's "SBD" is the
+    # one-instance-per-sample evaluation set.
+    train_dataset="SBD_train", train_split="train", val_dataset="SBD_train", val_split="val", train_dataset_kwargs={},
     scale_range=(0.75, 1.25), augment_preset="sbd", val_resize=True, epoch_len=-1, val_epoch_len=500,
     min_object_area=80, keep_background_prob=0.01,
     batch_size=28, epochs=220, milestones=(200, 215), checkpoint_interval=((0, 5), (100, 1)),
@@ -47,7 +49,7 @@ COCOLVIS_BASELINE = replace(COCOLVIS_ITERMASK, model="hrnet18_ocr64_noniter", ma
 COCOMVAL_CPU = replace(
     COCOLVIS_ITERMASK,
     model="hrnet18s_itermask", model_kwargs={"backbone_lr_mult": 1.0}, pretrained=None,
-    train_dataset="COCO_MVal", train_split=None, val_dataset=None, val_fraction=0.1,
+    train_dataset="COCO_MVal", train_split=None, val_dataset=None, val_fraction=0.1, train_dataset_kwargs={},
     crop_size=(256, 256), scale_range=(0.6, 1.2),
     merge_objects_prob=0.0, max_num_merged_objects=1, min_object_area=100, keep_background_prob=0.0,
     batch_size=8, epochs=52, lr=1e-3, lr_schedule="cosine", milestones=(), coord_feature_scale=5.0,

@@ -31,3 +31,14 @@ def test_noniterative_baselines_use_disks_and_no_previous_mask(script):
     model = build_model(importlib.import_module(script).RECIPE.model)
     assert not model.with_prev_mask
     assert model.dist_maps.use_disks and model.dist_maps.norm_radius == 5
+
+
+def test_cocolvis_recipes_read_ritms_prepared_cocolvis_with_stuff():
+    from isegm.data.registry import resolve
+
+    recipe = importlib.import_module("models.iter_mask.hrnet18_cocolvis_itermask_3p").RECIPE
+    assert resolve(recipe.train_dataset).loader == "coco_lvis:CocoLvisDataset"
+    assert recipe.train_dataset_kwargs == {"stuff_prob": 0.30}
+    sbd = importlib.import_module("models.iter_mask.hrnet18_sbd_itermask_3p").RECIPE
+    assert resolve(sbd.train_dataset).loader == resolve(sbd.val_dataset).loader == "sbd:SBDDataset"
+    assert sbd.train_dataset_kwargs == {}

@@ -48,6 +48,7 @@ class Recipe:
     val_dataset: str | None = "LVIS"
     val_split: str | None = "val"
     val_fraction: float = 0.1
+    train_dataset_kwargs: dict = field(default_factory=dict)  # loader options, e.g. {"stuff_prob": 0.3}
     crop_size: tuple[int, int] = (320, 480)
     scale_range: tuple[float, float] = (0.75, 1.40)
     color_augment: bool = True
@@ -119,7 +120,8 @@ def build_datasets(recipe: Recipe, cfg, seed: int = 0):
     def make(name, split, train):
         kwargs = dict(common, augmentator=build_augmentator(recipe, train))
         if train:
-            kwargs.update(keep_background_prob=recipe.keep_background_prob, epoch_len=recipe.epoch_len)
+            kwargs.update(keep_background_prob=recipe.keep_background_prob, epoch_len=recipe.epoch_len,
+                          **recipe.train_dataset_kwargs)
         else:
             kwargs.update(epoch_len=recipe.val_epoch_len)
         if split is not None:

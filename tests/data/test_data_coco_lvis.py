@@ -62,3 +62,17 @@ def test_refuses_pickles_that_would_run_code(tmp_path):
 def test_missing_split_names_the_layout(tmp_path):
     with pytest.raises(FileNotFoundError, match="hannotation.pickle"):
         CocoLvisDataset(tmp_path, split="val")
+
+
+def test_ritm_cocolvis_recipe_builds_its_datasets_from_the_layout(tmp_path):
+    import importlib
+
+    from isegm.engine.recipe import build_datasets
+
+    _write_split(tmp_path, "train")
+    _write_split(tmp_path, "val")
+    recipe = importlib.import_module("models.iter_mask.hrnet18s_cocolvis_itermask_3p").RECIPE
+    trainset, valset = build_datasets(recipe, {"LVIS_v1_PATH": str(tmp_path)}, seed=0)
+    assert isinstance(trainset, CocoLvisDataset) and trainset.stuff_prob == 0.30 and valset.stuff_prob == 0.0
+    item = trainset[0]
+    assert item["images"].shape[-2:] == tuple(recipe.crop_size)
