@@ -213,6 +213,12 @@ class ZoomIn(BaseTransform):
         self._object_roi = None
         self._roi_image = None
 
+    @property
+    def object_roi(self):
+        """The current zoom-in crop as (rmin, rmax, cmin, cmax), inclusive, in image pixels; None before
+        the first zoom (or after :meth:`reset`)."""
+        return self._object_roi
+
     def transform(self, image_nd, clicks_lists):
         if image_nd.shape[0] != 1 or len(clicks_lists) != 1:
             raise ValueError("ZoomIn works on a single image with a single clicks list")

@@ -61,6 +61,7 @@ def test_vis_helpers():
     image = np.zeros((20, 30, 3), np.uint8)
     drawn = draw_points(image, [(5, 10), (-1, -1)], (255, 0, 0), radius=2)
     assert tuple(drawn[5, 10]) == (255, 0, 0) and drawn[:, 20:].sum() == 0 and image.sum() == 0
+    assert drawn[:3, :3].sum() == 0                          # the padding row (-1, -1) draws nothing
     drawn = draw_points(image, [(5, 10, 0)], (0, 255, 0))
     assert tuple(drawn[5, 18]) == (0, 255, 0)                # order 0 -> radius 8
     probmap = draw_probmap(np.array([[0.0, 1.0]]))

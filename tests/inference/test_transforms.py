@@ -73,7 +73,7 @@ def test_zoom_in_geometry_on_known_clicks():
     out, clicks = zoom.transform(image, [second])
     # box rows 100..149, cols 150..249 -> expanded by 1.4 about (124.5, 199.5): 70 x 140
     roi = (90, 160, 130, 270)
-    assert zoom._object_roi == roi == get_object_roi(probs[0, 0].numpy() > 0.5, second, 1.4, 20)
+    assert zoom.object_roi == roi == get_object_roi(probs[0, 0].numpy() > 0.5, second, 1.4, 20)
     assert zoom.image_changed
     crop_h, crop_w = round(71 * 100 / 141), 100
     assert out.shape == (1, 3, crop_h, crop_w)
@@ -92,21 +92,21 @@ def test_zoom_in_geometry_on_known_clicks():
     zoom.inv_transform(get_roi_image_nd(probs, roi, 100))
     state = zoom.get_state()
     zoom.transform(image, [second + [Click(True, (130, 200), 2)]])
-    assert zoom._object_roi == roi and not zoom.image_changed
+    assert zoom.object_roi == roi and not zoom.image_changed
     # a positive click outside the ROI forces a new one
     zoom.transform(image, [second + [Click(True, (290, 390), 2)]])
-    assert zoom._object_roi != roi and zoom.image_changed
+    assert zoom.object_roi != roi and zoom.image_changed
     zoom.set_state(state)
-    assert zoom._object_roi == roi
+    assert zoom.object_roi == roi
     zoom.reset()
-    assert zoom._object_roi is None and zoom._prev_probs is None
+    assert zoom.object_roi is None
 
 
 def test_zoom_in_fixed_mode_zooms_from_first_click():
     image = torch.rand(1, 3, 60, 80)
     zoom = ZoomIn(target_size=(32, 32), skip_clicks=-1)
     out, clicks = zoom.transform(image, [[Click(True, (59, 79), 0)]])
-    assert out.shape == (1, 3, 32, 32) and zoom._object_roi == (0, 59, 0, 79)
+    assert out.shape == (1, 3, 32, 32) and zoom.object_roi == (0, 59, 0, 79)
     assert clicks[0][0].coords == pytest.approx((32 * 59 / 60, 32 * 79 / 80))
     back = zoom.inv_transform(torch.rand(1, 1, 32, 32))
     assert back.shape == (1, 1, 60, 80)
