@@ -76,8 +76,12 @@ def test_remove_small_objects_reattaches_children():
     tree2 = {0: {"mapping": (0, 1), "parent": None, "children": [1]},
              1: {"mapping": (1, 1), "parent": 0, "children": [2]},
              2: {"mapping": (2, 1), "parent": 1, "children": []}}
-    sample2 = DSample(rgb_image(30, 30), masks, objects=tree2)
-    sample2._remove_object(1)
+    masks2 = masks.copy()
+    masks2[:, :, 2] = 0
+    masks2[0:15, 0:15, 2] = 1     # a sub-part larger than its 100 px parent: only the parent goes
+    sample2 = DSample(rgb_image(30, 30), masks2, objects=tree2)
+    sample2.remove_small_objects(150)
+    assert sample2.objects_ids == [0, 2]
     assert sample2.objects[2]["parent"] == 0 and sample2.objects[0]["children"] == [2]
 
 
