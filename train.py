@@ -150,7 +150,7 @@ def main(argv=None):
     import torch.distributed as dist
 
     from isegm.engine.recipe import run_recipe
-    from isegm.utils.config import load_config, parse_overrides
+    from isegm.config import load_config, parse_overrides
     from isegm.utils.exp import ExpPaths, find_checkpoint, find_run, init_experiment, script_family
     from isegm.utils.log import setup_logging
 

@@ -50,6 +50,7 @@ COCOMVAL_CPU = replace(
     COCOLVIS_ITERMASK,
     model="hrnet18s_itermask", model_kwargs={"backbone_lr_mult": 1.0}, pretrained=None,
     train_dataset="COCO_MVal", train_split=None, val_dataset=None, val_fraction=0.1, train_dataset_kwargs={},
+    epoch_len=-1, val_epoch_len=-1,
     crop_size=(256, 256), scale_range=(0.6, 1.2),
     merge_objects_prob=0.0, max_num_merged_objects=1, min_object_area=100, keep_background_prob=0.0,
     batch_size=8, epochs=52, lr=1e-3, lr_schedule="cosine", milestones=(), coord_feature_scale=5.0,

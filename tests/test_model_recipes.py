@@ -42,3 +42,10 @@ def test_cocolvis_recipes_read_ritms_prepared_cocolvis_with_stuff():
     sbd = importlib.import_module("models.iter_mask.hrnet18_sbd_itermask_3p").RECIPE
     assert resolve(sbd.train_dataset).loader == resolve(sbd.val_dataset).loader == "sbd:SBDDataset"
     assert sbd.train_dataset_kwargs == {}
+
+
+def test_shipped_recipe_is_the_one_the_readme_describes():
+    recipe = importlib.import_module("models.cocomval.hrnet18s_cocomval_itermask").RECIPE
+    assert (recipe.model, recipe.batch_size, recipe.epochs, recipe.epoch_len, recipe.val_epoch_len,
+            recipe.crop_size, recipe.coord_feature_scale) == ("hrnet18s_itermask", 8, 52, -1, -1, (256, 256), 5.0)
+    assert recipe.train_dataset == "COCO_MVal" and recipe.train_dataset_kwargs == {}

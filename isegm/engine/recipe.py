@@ -21,7 +21,8 @@ import torch
 from isegm.engine.optimizer import get_lr_scheduler
 from isegm.engine.trainer import ISTrainer, LossSpec, TrainerSettings
 from isegm.model.losses import build_loss
-from isegm.utils.config import dataset_path
+from isegm.data.registry import dataset_path
+from isegm.io import to_plain
 from isegm.utils.exp import ExpPaths
 
 logger = logging.getLogger(__name__)
@@ -238,7 +239,7 @@ def run_recipe(recipe: Recipe, cfg, exp: ExpPaths, *, device: torch.device, batc
         amp=amp, channels_last=channels_last)
     scheduler = partial(get_lr_scheduler, name=recipe.lr_schedule, epochs=recipe.epochs,
                         milestones=recipe.milestones, gamma=recipe.lr_gamma)
-    run_meta = dict(meta or {}, recipe=_plain(asdict(recipe)), seed=seed, command=" ".join(sys.argv))
+    run_meta = dict(meta or {}, recipe=to_plain(asdict(recipe)), seed=seed, command=" ".join(sys.argv))
     trainer = ISTrainer(model, trainset, valset, build_losses(recipe), settings, exp, device,
                         lr_scheduler=scheduler, meta=run_meta, distributed=distributed)
     if resume_checkpoint is not None:
@@ -250,11 +251,3 @@ def run_recipe(recipe: Recipe, cfg, exp: ExpPaths, *, device: torch.device, batc
         trainer.start_epoch = start_epoch
     return trainer.run(recipe.epochs)
 
-
-def _plain(value):
-    """Recipe fields as JSON-like plain data (tuples become lists)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value

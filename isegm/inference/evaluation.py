@@ -16,6 +16,7 @@ from typing import Callable, Mapping, Optional, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from isegm.io import to_plain
 from isegm.inference.clicker import Clicker
 from isegm.metrics import iou as get_iou
 
@@ -159,11 +160,11 @@ def _skip_record(index, sample_id, reason, notes=()):
 
 
 def _plain(value):
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    if isinstance(value, np.generic):
-        return value.item()
-    return str(value)
+    """A sample id as json data (:func:`isegm.io.to_plain`), or its text when it has no json form."""
+    try:
+        return to_plain(value)
+    except TypeError:
+        return str(value)
 
 
 # ---------------------------------------------------------------------- the whole protocol
