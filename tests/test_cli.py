@@ -25,7 +25,7 @@ def test_entry_point_errors_are_one_line(tmp_path):
     exe = shutil.which("isegm-evaluate")
     if exe is None:
         pytest.skip("isegm-evaluate is not installed (pip install -e . installs the entry points)")
-    result = subprocess.run([exe, "NoBRS", "--checkpoint", str(tmp_path / "missing.pth"), "--datasets", "GrabCut"],
+    result = subprocess.run([exe, "NoBRS", "--checkpoint", str(tmp_path / "missing.pth"), "--datasets", "GrabCut", "--cpu"],
                             capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
     assert result.returncode == 2
     assert result.stderr.startswith("error:") and "missing.pth" in result.stderr
