@@ -34,6 +34,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from isegm.engine.optimizer import get_optimizer
+from isegm.errors import UserError
 from isegm.inference.clicker import add_next_points
 from isegm.model.checkpoint import save_is_model
 from isegm.model.metrics import AdaptiveIoU
@@ -128,7 +129,7 @@ class ISTrainer:
 
         pin = self.device.type == "cuda"
         if settings.batch_size % self.world_size:
-            raise ValueError(f"batch size {settings.batch_size} is not divisible by the {self.world_size} "
+            raise UserError(f"batch size {settings.batch_size} is not divisible by the {self.world_size} "
                              f"processes; pass a --batch-size that is a multiple of it")
         batch = settings.batch_size // self.world_size
         self.train_sampler = EpochPermutationSampler(len(trainset), settings.batch_size, settings.seed,

@@ -1,4 +1,5 @@
-"""torchrun (DDP, gloo on the CPU): two ranks train, only rank 0 writes, one run folder results.
+"""torchrun (DDP, gloo on the CPU): two ranks train, only rank 0 writes, one run folder results; a global
+batch that does not split over the ranks is a one-line error and leaves no run folder.
 
 Not asserted (not yet true, see README "Training"): equality with a one-process run of the same
 global batch, since BatchNorm statistics are per rank as in RITM.
@@ -21,7 +22,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_rank_gloo_training_writes_one_run_folder(tmp_path):
+def _setup(tmp_path):
     if not torch.distributed.is_available() or not torch.distributed.is_gloo_available():
         pytest.skip("torch.distributed with the gloo backend is not available in this torch build")
     from tests.engine.test_train import _make_dataset
@@ -33,11 +34,29 @@ def test_two_rank_gloo_training_writes_one_run_folder(tmp_path):
     script.write_text("from models.base import COCOMVAL_CPU, replace\n"
                       "RECIPE = replace(COCOMVAL_CPU, crop_size=(64, 64), batch_size=4, epochs=1, val_fraction=0.25,\n"
                       "                 min_object_area=10, max_num_next_clicks=1)\n")
+    return script, cfg
+
+
+def _torchrun(script, cfg, *extra):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO_ROOT))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
            "--master_port", str(_free_port()), str(REPO_ROOT / "train.py"), str(script), "--cpu",
-           "--config-path", str(cfg), "--max-batches", "2", "--workers", "0", "--seed", "0", "--exp-name", "ddp"]
-    result = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+           "--config-path", str(cfg), "--max-batches", "2", "--workers", "0", "--seed", "0", "--exp-name", "ddp",
+           *extra]
+    return subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_global_batch_not_divisible_by_ranks_is_a_one_line_error(tmp_path):
+    script, cfg = _setup(tmp_path)
+    result = _torchrun(script, cfg, "--batch-size", "3")
+    assert result.returncode != 0
+    assert "error: batch size 3 is not divisible by the 2 processes" in result.stderr
+    assert not any(p.name.endswith("_ddp") for p in (tmp_path / "exps").rglob("*"))
+
+
+def test_two_rank_gloo_training_writes_one_run_folder(tmp_path):
+    script, cfg = _setup(tmp_path)
+    result = _torchrun(script, cfg)
     if result.returncode != 0 and "gloo" in result.stderr.lower() and "error" in result.stderr.lower() \
             and "Traceback" not in result.stderr:
         pytest.skip(f"gloo could not start here: {result.stderr.strip().splitlines()[-1]}")
