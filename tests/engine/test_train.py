@@ -13,6 +13,19 @@ from isegm.model import load_is_model
 REPO = Path(__file__).resolve().parents[2]
 
 
+def make_tiny_run(tmp_path: Path, n_images: int, recipe_overrides: str):
+    """A generated COCO_MVal-layout dataset, a config.yml pointing at it, and a tiny recipe script
+    ``replace(COCOMVAL_CPU, crop_size=(64, 64), <recipe_overrides>)``. Returns (script, cfg)."""
+    _make_dataset(tmp_path / "data", n=n_images)
+    cfg = tmp_path / "config.yml"
+    cfg.write_text(f"EXPS_PATH: {tmp_path / 'exps'}\nCOCO_MVAL_PATH: {tmp_path / 'data'}\n")
+    script = tmp_path / "models" / "tiny" / "tiny_itermask.py"
+    script.parent.mkdir(parents=True)
+    script.write_text("from models.base import COCOMVAL_CPU, replace\n"
+                      f"RECIPE = replace(COCOMVAL_CPU, crop_size=(64, 64), {recipe_overrides})\n")
+    return script, cfg
+
+
 def _make_dataset(root: Path, n: int = 6, size=(72, 96)):
     rng = np.random.default_rng(0)
     (root / "img").mkdir(parents=True)

@@ -11,14 +11,8 @@ from isegm.errors import run_cli
 
 @pytest.fixture
 def setup(tmp_path):
-    from tests.engine.test_train import _make_dataset
-    _make_dataset(tmp_path / "data", n=4)
-    cfg = tmp_path / "config.yml"
-    cfg.write_text(f"EXPS_PATH: {tmp_path / 'exps'}\nCOCO_MVAL_PATH: {tmp_path / 'data'}\n")
-    script = tmp_path / "models" / "tiny" / "tiny_itermask.py"
-    script.parent.mkdir(parents=True)
-    script.write_text("from models.base import COCOMVAL_CPU, replace\n"
-                      "RECIPE = replace(COCOMVAL_CPU, crop_size=(64, 64), batch_size=2, epochs=1)\n")
+    from tests.engine.test_train import make_tiny_run
+    script, cfg = make_tiny_run(tmp_path, 4, "batch_size=2, epochs=1")
     (tmp_path / "text.pth").write_text("not a checkpoint\n")
     (tmp_path / "empty.pth").write_bytes(b"")
     (tmp_path / "syntax.py").write_text("RECIPE = (\n")

@@ -25,15 +25,9 @@ def _free_port() -> int:
 def _setup(tmp_path):
     if not torch.distributed.is_available() or not torch.distributed.is_gloo_available():
         pytest.skip("torch.distributed with the gloo backend is not available in this torch build")
-    from tests.engine.test_train import _make_dataset
-    _make_dataset(tmp_path / "data", n=8)
-    cfg = tmp_path / "config.yml"
-    cfg.write_text(f"EXPS_PATH: {tmp_path / 'exps'}\nCOCO_MVAL_PATH: {tmp_path / 'data'}\n")
-    script = tmp_path / "models" / "tiny" / "tiny_itermask.py"
-    script.parent.mkdir(parents=True)
-    script.write_text("from models.base import COCOMVAL_CPU, replace\n"
-                      "RECIPE = replace(COCOMVAL_CPU, crop_size=(64, 64), batch_size=4, epochs=1, val_fraction=0.25,\n"
-                      "                 min_object_area=10, max_num_next_clicks=1)\n")
+    from tests.engine.test_train import make_tiny_run
+    script, cfg = make_tiny_run(tmp_path, 8, "batch_size=4, epochs=1, val_fraction=0.25, min_object_area=10, "
+                                             "max_num_next_clicks=1")
     return script, cfg
 
 

@@ -14,15 +14,9 @@ EPOCHS = 2
 
 @pytest.fixture
 def tiny(tmp_path):
-    from tests.engine.test_train import _make_dataset
-    _make_dataset(tmp_path / "data", n=8)
-    cfg = tmp_path / "config.yml"
-    cfg.write_text(f"EXPS_PATH: {tmp_path / 'exps'}\nCOCO_MVAL_PATH: {tmp_path / 'data'}\n")
-    script = tmp_path / "models" / "tiny" / "tiny_itermask.py"
-    script.parent.mkdir(parents=True)
-    script.write_text("from models.base import COCOMVAL_CPU, replace\n"
-                      "RECIPE = replace(COCOMVAL_CPU, crop_size=(64, 64), batch_size=2, epochs=2, val_fraction=0.25,\n"
-                      "                 min_object_area=10, max_num_next_clicks=2)\n")
+    from tests.engine.test_train import make_tiny_run
+    script, cfg = make_tiny_run(tmp_path, 8, "batch_size=2, epochs=2, val_fraction=0.25, min_object_area=10, "
+                                             "max_num_next_clicks=2")
     return tmp_path, script, cfg
 
 

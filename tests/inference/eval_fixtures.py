@@ -28,11 +28,8 @@ def make_grabcut(root: Path, n: int = 2, empty: bool = True, height: int = 40, w
     return root
 
 
-def make_random_checkpoint(path: Path, seed: int = 0) -> Path:
-    """hrnet18s_itermask with seeded random weights, saved with isegm.model.save_is_model."""
-    from isegm.model import build_model, save_is_model
-
-    model = build_model("hrnet18s_itermask")
+def randomize_weights(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Seeded random weights and BN statistics (so outputs depend on every tensor); returns the model in eval mode."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, tensor in model.state_dict().items():
@@ -42,5 +39,13 @@ def make_random_checkpoint(path: Path, seed: int = 0) -> Path:
                 tensor.copy_(torch.rand(tensor.shape, generator=gen) + 0.5)
             else:
                 tensor.copy_(torch.randn(tensor.shape, generator=gen) * 0.1)
+    return model.eval()
+
+
+def make_random_checkpoint(path: Path, seed: int = 0) -> Path:
+    """hrnet18s_itermask with seeded random weights, saved with isegm.model.save_is_model."""
+    from isegm.model import build_model, save_is_model
+
+    model = randomize_weights(build_model("hrnet18s_itermask"), seed)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return save_is_model(model.eval(), path)
+    return save_is_model(model, path)

@@ -6,20 +6,7 @@ import torch
 
 from isegm.model import HRNetConfig, HRNetModel, build_model, load_is_model, save_is_model
 from isegm.model.checkpoint import model_to_config
-
-
-def _randomize(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Random weights and BN statistics, so outputs depend on every tensor."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, tensor in model.state_dict().items():
-            if not tensor.is_floating_point():
-                continue
-            if name.endswith("running_var"):
-                tensor.copy_(torch.rand(tensor.shape, generator=gen) + 0.5)
-            else:
-                tensor.copy_(torch.randn(tensor.shape, generator=gen) * 0.1)
-    return model.eval()
+from tests.inference.eval_fixtures import randomize_weights as _randomize
 
 
 def _inputs(with_prev_mask: bool, seed: int = 1):
