@@ -141,6 +141,18 @@ def select_device(args):
     return torch.device("cuda", index), world > 1
 
 
+def _remove_empty_parents(folder: Path, top: Path) -> None:
+    """Remove ``folder`` and its parents below ``top`` (kept) while they are empty."""
+    top = top.resolve()
+    folder = folder.resolve()
+    while top in folder.parents:
+        try:
+            folder.rmdir()  # only succeeds on an empty folder
+        except OSError:
+            return
+        folder = folder.parent
+
+
 def main(argv=None):
     """Train; returns the run's :class:`~isegm.utils.exp.ExpPaths`. Bad input raises UserError (see run_cli)."""
     args = parse_args(argv)
@@ -191,6 +203,7 @@ def main(argv=None):
         # a failed start removes the run folder it created (not one that holds a checkpoint)
         if created is not None and not any((created / "checkpoints").glob("*.pth")):
             shutil.rmtree(created, ignore_errors=True)
+            _remove_empty_parents(created.parent, Path(cfg.EXPS_PATH))
         raise
     finally:
         if distributed:

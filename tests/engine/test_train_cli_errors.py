@@ -79,6 +79,7 @@ def test_failed_start_removes_its_run_folder(setup, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and err[-1].startswith("error: ") and "no_data" in err[-1], err
     assert _run_folders(tmp_path) == []
+    assert list((tmp_path / "exps").rglob("*")) == []  # nor the empty <group>/<script> folders above it
 
 
 def test_debug_shows_the_traceback(setup):
