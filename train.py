@@ -52,6 +52,9 @@ def parse_args(argv=None):
     p.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none",
                    help="mixed-precision training: bf16 (CPU or GPU; ~2x faster on recent x86 CPUs) or fp16 (CUDA)")
     p.add_argument("--channels-last", action="store_true", help="NHWC memory layout (faster convolutions)")
+    p.add_argument("--no-sync-bn", dest="sync_bn", action="store_false",
+                   help="under torchrun: BatchNorm statistics per process (RITM's behaviour; less communication) "
+                        "instead of over the global batch")
     p.add_argument("--max-batches", type=int_range(1), default=None, help="cap batches per epoch (smoke tests)")
     p.add_argument("--local_rank", "--local-rank", type=int, default=int(os.environ.get("LOCAL_RANK", 0)),
                    help=argparse.SUPPRESS)
@@ -198,7 +201,7 @@ def main(argv=None):
                    epochs=args.epochs, seed=args.seed, weights=args.weights, resume_checkpoint=resume,
                    start_epoch=args.start_epoch, distributed=distributed, max_batches_per_epoch=args.max_batches,
                    meta={"script": str(args.model_path), "exp": str(exp.root)}, amp=args.amp,
-                   channels_last=args.channels_last)
+                   channels_last=args.channels_last, sync_bn=args.sync_bn)
     except BaseException:
         # a failed start removes the run folder it created (not one that holds a checkpoint)
         if created is not None and not any((created / "checkpoints").glob("*.pth")):

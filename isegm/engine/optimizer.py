@@ -7,6 +7,10 @@ import torch
 import torch.nn as nn
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+#: keyword arguments each optimizer gets unless a recipe's ``optimizer_params`` overrides them (RITM: Adam
+#: with betas (0.9, 0.999), eps 1e-8)
+OPTIMIZER_DEFAULTS = {"adam": {"betas": (0.9, 0.999), "eps": 1e-8}, "adamw": {"betas": (0.9, 0.999), "eps": 1e-8},
+                      "sgd": {"momentum": 0.9}}
 
 
 def get_optimizer(model: nn.Module, name: str, lr: float, **kwargs) -> torch.optim.Optimizer:
@@ -20,10 +24,11 @@ def get_optimizer(model: nn.Module, name: str, lr: float, **kwargs) -> torch.opt
         model: the network.
         name: ``adam``, ``adamw`` or ``sgd``.
         lr: base learning rate.
-        **kwargs: passed to the optimizer (betas, eps, weight_decay, momentum ...).
+        **kwargs: passed to the optimizer (betas, eps, weight_decay, momentum ...), over
+            ``OPTIMIZER_DEFAULTS[name]``.
 
     Raises:
-        ValueError: unknown optimizer name.
+        ValueError: unknown optimizer name, or a keyword the optimizer does not take (named).
     """
     try:
         cls = OPTIMIZERS[name.lower()]
@@ -37,7 +42,11 @@ def get_optimizer(model: nn.Module, name: str, lr: float, **kwargs) -> torch.opt
         key = 1.0 if math.isclose(mult, 1.0) else mult
         groups.setdefault(key, []).append(param)
     param_groups = [{"params": params, "lr": lr * mult, "lr_mult": mult} for mult, params in sorted(groups.items())]
-    return cls(param_groups, lr=lr, **kwargs)
+    params = dict(OPTIMIZER_DEFAULTS[name.lower()], **kwargs)
+    try:
+        return cls(param_groups, lr=lr, **params)
+    except TypeError as exc:
+        raise ValueError(f"optimizer {name!r} does not take the parameters {sorted(params)}: {exc}") from None
 
 
 def get_lr_scheduler(optimizer: torch.optim.Optimizer, name: str, epochs: int, milestones=(),

@@ -66,6 +66,7 @@ class Recipe:
     batch_size: int = 32
     epochs: int = 230
     optimizer: str = "adam"
+    optimizer_params: dict = field(default_factory=dict)   # e.g. {"weight_decay": 1e-4}; over the defaults
     lr: float = 5e-4
     lr_schedule: str = "multistep"
     milestones: tuple[int, ...] = (200, 220)
@@ -199,7 +200,7 @@ def run_recipe(recipe: Recipe, cfg, exp: ExpPaths, *, device: torch.device, batc
                workers: int = 4, epochs: int | None = None, seed: int = 0, weights: str | None = None,
                resume_checkpoint: Path | None = None, start_epoch: int | None = None, distributed: bool = False,
                max_batches_per_epoch: int | None = None, meta: dict | None = None, amp: str = "none",
-               channels_last: bool = False) -> dict:
+               channels_last: bool = False, sync_bn: bool = True) -> dict:
     """Build everything a recipe names and train. Returns the last epoch's statistics.
 
     Args:
@@ -216,6 +217,8 @@ def run_recipe(recipe: Recipe, cfg, exp: ExpPaths, *, device: torch.device, batc
         max_batches_per_epoch: cap the epoch length (smoke tests).
         amp: mixed precision for training, ``none``, ``bf16`` or ``fp16`` (CUDA only).
         channels_last: train with NHWC tensors.
+        sync_bn: under torchrun, BatchNorm statistics over the global batch (so W processes compute what
+            one process with the same global batch computes); False = per-process statistics (RITM).
     """
     torch.manual_seed(seed)
     np.random.seed(seed)
@@ -234,9 +237,10 @@ def run_recipe(recipe: Recipe, cfg, exp: ExpPaths, *, device: torch.device, batc
 
     settings = TrainerSettings(
         batch_size=recipe.batch_size, workers=workers, optimizer=recipe.optimizer, lr=recipe.lr,
+        optimizer_params=dict(recipe.optimizer_params),
         max_num_next_clicks=recipe.max_num_next_clicks, prev_mask_drop_prob=recipe.prev_mask_drop_prob,
         checkpoint_interval=recipe.checkpoint_interval, image_dump_interval=recipe.image_dump_interval, seed=seed,
-        amp=amp, channels_last=channels_last)
+        amp=amp, channels_last=channels_last, sync_bn=sync_bn)
     scheduler = partial(get_lr_scheduler, name=recipe.lr_schedule, epochs=recipe.epochs,
                         milestones=recipe.milestones, gamma=recipe.lr_gamma)
     run_meta = dict(meta or {}, recipe=to_plain(asdict(recipe)), seed=seed, command=" ".join(sys.argv))

@@ -34,10 +34,12 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from isegm.engine.optimizer import get_optimizer
+from isegm.engine.sync_bn import convert_sync_batchnorm
 from isegm.errors import UserError
 from isegm.inference.clicker import add_next_points
 from isegm.model.checkpoint import save_is_model
 from isegm.model.metrics import AdaptiveIoU
+from isegm.model.modeling.dropout import per_sample_dropout
 from isegm.utils.exp import ExpPaths
 from isegm.utils.log import TqdmToLogger
 
@@ -60,7 +62,7 @@ class TrainerSettings:
     workers: int = 4
     optimizer: str = "adam"
     lr: float = 5e-4
-    optimizer_params: dict = field(default_factory=lambda: {"betas": (0.9, 0.999), "eps": 1e-8})
+    optimizer_params: dict = field(default_factory=dict)  # over isegm.engine.optimizer.OPTIMIZER_DEFAULTS
     max_num_next_clicks: int = 3
     prev_mask_drop_prob: float = 0.0
     pred_thresh: float = 0.49
@@ -70,6 +72,7 @@ class TrainerSettings:
     seed: int = 0
     best_metric: str = "AdaptiveIoU"       # validation quantity that selects best_checkpoint.pth
     amp: str = "none"                      # mixed precision: "none", "bf16" (CPU or CUDA) or "fp16" (CUDA)
+    sync_bn: bool = True                   # under torchrun: BatchNorm statistics over the global batch
     channels_last: bool = False            # NHWC memory layout (faster convolutions on CPU and tensor cores)
 
 
@@ -111,7 +114,6 @@ class ISTrainer:
         self.distributed = distributed
         self.rank = dist.get_rank() if distributed else 0
         self.world_size = dist.get_world_size() if distributed else 1
-        self.rng = np.random.default_rng(settings.seed + 1000 * self.rank)
 
         if settings.amp not in AMP_DTYPES:
             raise ValueError(f"amp must be one of {sorted(AMP_DTYPES)}, got {settings.amp!r}")
@@ -124,8 +126,10 @@ class ISTrainer:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.net = self.model
         if distributed:
+            if settings.sync_bn and self.world_size > 1:
+                self.model = convert_sync_batchnorm(self.model, self.device)
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+            self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
 
         pin = self.device.type == "cuda"
         if settings.batch_size % self.world_size:
@@ -159,10 +163,12 @@ class ISTrainer:
                                          pin_memory=pin, worker_init_fn=_seed_worker,
                                          generator=self.val_generator)
 
-        self.optim = get_optimizer(model, settings.optimizer, settings.lr, **settings.optimizer_params)
+        self.optim = get_optimizer(self.model, settings.optimizer, settings.lr, **settings.optimizer_params)
         self.scheduler = lr_scheduler(self.optim) if lr_scheduler is not None else None
         self.train_metric = AdaptiveIoU()
         self.val_metric = AdaptiveIoU()
+        if distributed:
+            self.train_metric.reduce = self.val_metric.reduce = _all_reduce_sum
         self.best_value = -math.inf
         self.start_epoch = 0
         self.sw = None
@@ -203,11 +209,14 @@ class ISTrainer:
         self.train_metric.reset_epoch_stats()
         total, count, images, start = 0.0, 0, 0, time.perf_counter()
         bar = self._progress(self.train_loader, f"Epoch {epoch}")
+        per_rank = self.train_sampler.per_rank
         for i, batch in enumerate(bar):
             step = epoch * len(self.train_loader) + i
-            # IT-M draws (number of clicks, click positions) from (seed, epoch, batch): the same on every rank
-            self.rng = np.random.default_rng([self.settings.seed, epoch, i])
-            loss, parts, batch, outputs = self.batch_forward(batch, validation=False)
+            # IT-M's random draws: the number of clicks from (seed, epoch, batch), each sample's clicks from
+            # (seed, epoch, its position in the global batch order): the same whatever the number of processes
+            first = i * self.settings.batch_size + self.rank * per_rank
+            rngs = _rngs(self.settings.seed, 0, epoch, i, range(first, first + batch["images"].shape[0]))
+            loss, parts, batch, outputs = self.batch_forward(batch, validation=False, rngs=rngs)
             self.optim.zero_grad(set_to_none=True)
             if self.scaler is not None:
                 self.scaler.scale(loss).backward()
@@ -232,6 +241,8 @@ class ISTrainer:
                 if self.settings.image_dump_interval > 0 and step % self.settings.image_dump_interval == 0:
                     self.save_visualization(batch, outputs, step)
         elapsed = time.perf_counter() - start
+        if self.distributed:   # the mean over the global batches, as one process would log it
+            total = _all_reduce_sum(torch.tensor([total], dtype=torch.float64)).item() / self.world_size
         stats = {"train_loss": total / max(count, 1), "train_iou": self.train_metric.get_epoch_value(),
                  "train_images_per_s": images * self.world_size / max(elapsed, 1e-9)}
         if self.is_master:
@@ -245,18 +256,18 @@ class ISTrainer:
         self.val_metric.reset_epoch_stats()
         # The same crops and clicks every epoch, so validation figures are comparable across epochs.
         self.val_generator.manual_seed(self.settings.seed + 12345)
-        train_rng, self.rng = self.rng, np.random.default_rng(self.settings.seed + 12345)
-        sums, count = defaultdict(float), 0
-        try:
-            for batch in self._progress(self.val_loader, f"Epoch {epoch} validation"):
-                loss, parts, _, _ = self.batch_forward(batch, validation=True)
-                n = batch["images"].shape[0]
-                sums["val_loss"] += float(loss) * n
-                for name, value in parts.items():
-                    sums[f"val_{name}"] += value * n
-                count += n
-        finally:
-            self.rng = train_rng
+        sums, count, seen = defaultdict(float), 0, 0
+        for k, batch in enumerate(self._progress(self.val_loader, f"Epoch {epoch} validation")):
+            n = batch["images"].shape[0]
+            # sample positions in the validation order (rank r holds positions r, r + W, ...)
+            positions = [self.rank + self.world_size * (seen + j) for j in range(n)]
+            loss, parts, _, _ = self.batch_forward(batch, validation=True,
+                                                   rngs=_rngs(self.settings.seed, 1, 0, k, positions))
+            sums["val_loss"] += float(loss) * n
+            for name, value in parts.items():
+                sums[f"val_{name}"] += value * n
+            count += n
+            seen += n
         sums["val_iou"] = self.val_metric.epoch_iou_sum
         iou_batches = self.val_metric.epoch_batch_count
         if self.distributed:
@@ -274,8 +285,16 @@ class ISTrainer:
         return stats
 
     # ------------------------------------------------------------------ one batch
-    def batch_forward(self, batch: dict, validation: bool = False):
-        """Run IT-M clicks and the final forward pass on one batch; returns (loss, parts, batch, outputs)."""
+    def batch_forward(self, batch: dict, validation: bool = False, rngs=None):
+        """Run IT-M clicks and the final forward pass on one batch; returns (loss, parts, batch, outputs).
+
+        ``rngs``: ``(batch_rng, [sample_rng, ...])`` numpy Generators: the batch's draws (number of IT-M
+        clicks) and each sample's (click positions, previous-mask drop); default: seeded from
+        ``settings.seed`` alone.
+        """
+        if rngs is None:
+            rngs = _rngs(self.settings.seed, 2, 0, 0, range(batch["images"].shape[0]))
+        batch_rng, sample_rngs = rngs
         batch = {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
         image, gt, points = batch["images"], batch["instances"], batch["points"]
         if self.settings.channels_last:
@@ -284,7 +303,7 @@ class ISTrainer:
         prev = torch.zeros_like(image[:, :1])
 
         with torch.no_grad():
-            num_iters = int(self.rng.integers(0, self.settings.max_num_next_clicks + 1))
+            num_iters = int(batch_rng.integers(0, self.settings.max_num_next_clicks + 1))
             if num_iters:
                 was_training = self.net.training
                 self.net.eval()
@@ -293,16 +312,19 @@ class ISTrainer:
                     with self._autocast():
                         logits = self.net(net_input, points)["instances"]
                     prev = torch.sigmoid(logits.float())
-                    points = add_next_points(prev, gt, points, pred_thresh=self.settings.pred_thresh, rng=self.rng)
+                    points = add_next_points(prev, gt, points, pred_thresh=self.settings.pred_thresh,
+                                             rng=sample_rngs)
                 self.net.train(was_training)
                 if model.with_prev_mask and self.settings.prev_mask_drop_prob > 0:
-                    drop = torch.from_numpy(self.rng.random(prev.shape[0]) < self.settings.prev_mask_drop_prob)
+                    drop = torch.from_numpy(np.array([r.random() < self.settings.prev_mask_drop_prob
+                                                      for r in sample_rngs]))
                     prev[drop.to(prev.device)] = 0.0
         batch["points"] = points
 
         with torch.set_grad_enabled(not validation):
             net_input = torch.cat((image, prev), dim=1) if model.with_prev_mask else image
-            with self._autocast():
+            dropout_seeds = [int(r.integers(2 ** 63)) for r in sample_rngs]
+            with self._autocast(), per_sample_dropout(dropout_seeds):
                 outputs = self.net(net_input, points)
             outputs = {k: v.float() for k, v in outputs.items()}
             loss = image.new_zeros(())
@@ -444,6 +466,18 @@ class EpochPermutationSampler(torch.utils.data.Sampler):
 
     def __len__(self) -> int:
         return self.num_batches * self.per_rank
+
+
+def _rngs(seed: int, stream: int, epoch: int, batch_index: int, positions) -> tuple:
+    """(batch Generator, [one Generator per sample position]) for IT-M; ``stream`` 0 = train, 1 = val."""
+    batch_rng = np.random.default_rng([seed, 2 * stream, epoch, batch_index])
+    return batch_rng, [np.random.default_rng([seed, 2 * stream + 1, epoch, int(p)]) for p in positions]
+
+
+def _all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    t = t.clone()
+    dist.all_reduce(t)
+    return t
 
 
 def _seed_worker(worker_id: int) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import logging
 import numbers
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import cv2
 import numpy as np
@@ -284,7 +284,8 @@ def clicks_to_points(clicks_lists, num_pos=None, num_neg=None, clicks_limit=None
 
 
 def add_next_points(pred_probs: torch.Tensor, gt: torch.Tensor, points: torch.Tensor,
-                    pred_thresh: float = 0.49, rng: Optional[np.random.Generator] = None, *,
+                    pred_thresh: float = 0.49,
+                    rng: Union[np.random.Generator, Sequence[np.random.Generator], None] = None, *,
                     click_indx: Optional[int] = None) -> torch.Tensor:
     """Add one simulated click per sample to a batch of points (the IT-M training loop).
 
@@ -305,7 +306,9 @@ def add_next_points(pred_probs: torch.Tensor, gt: torch.Tensor, points: torch.Te
         gt: (B, 1, H, W) float ground truth {0, 1}.
         points: (B, 2N, 3) float rows (y, x, order), padding (-1, -1, -1).
         pred_thresh: probability threshold.
-        rng: numpy Generator for the random inner-point choice (RITM training), None = deterministic.
+        rng: numpy Generator for the random inner-point choice (RITM training), drawn from sample by
+            sample; or one Generator per sample (B of them: a sample's click then does not depend on
+            the other samples of the batch, which distributed training needs); None = deterministic.
         click_indx: see Placement.
 
     Returns:
@@ -321,6 +324,12 @@ def add_next_points(pred_probs: torch.Tensor, gt: torch.Tensor, points: torch.Te
     num_points = points.shape[1] // 2
     if click_indx is not None and not 0 < click_indx <= num_points:
         raise ValueError(f"click_indx must be in 1..{num_points}, got {click_indx}")
+    if rng is None or isinstance(rng, np.random.Generator):
+        rngs = [rng] * points.shape[0]
+    else:
+        rngs = list(rng)
+        if len(rngs) != points.shape[0]:
+            raise ValueError(f"rng: {len(rngs)} generators for a batch of {points.shape[0]} samples")
 
     probs = pred_probs.detach().float().cpu().numpy()[:, 0]
     gt_np = gt.detach().cpu().numpy()[:, 0] > 0.5
@@ -329,7 +338,7 @@ def add_next_points(pred_probs: torch.Tensor, gt: torch.Tensor, points: torch.Te
     points_np = points.detach().cpu().numpy().copy()
 
     for b in range(points_np.shape[0]):
-        result = _click_from_error_masks(fn_masks[b], fp_masks[b], padding=True, rng=rng)
+        result = _click_from_error_masks(fn_masks[b], fp_masks[b], padding=True, rng=rngs[b])
         if result is None:
             continue
         is_positive, (y, x) = result

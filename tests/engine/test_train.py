@@ -35,7 +35,7 @@ def _make_dataset(root: Path, n: int = 6, size=(72, 96)):
         mask = np.zeros(size, np.uint8)
         y, x = rng.integers(5, 30), rng.integers(5, 40)
         mask[y:y + 30, x:x + 40] = 255
-        img[mask > 0] = (200, 60 + 20 * i, 40)
+        img[mask > 0] = (200, (60 + 20 * i) % 256, 40)
         cv2.imwrite(str(root / "img" / f"obj{i:02d}.jpg"), img)
         cv2.imwrite(str(root / "gt" / f"obj{i:02d}.png"), mask)
 

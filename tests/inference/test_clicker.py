@@ -198,3 +198,26 @@ def test_add_next_points_random_is_seeded():
     assert (a[:, 0, 0] >= 5).all() and (a[:, 0, 0] < 25).all()
     with pytest.raises(ValueError):
         add_next_points(probs, gt, points[:1])
+
+
+def test_add_next_points_with_one_generator_per_sample_does_not_depend_on_the_batch_split():
+    """Distributed training: a sample's IT-M click must be the same whether its batch is split over
+    processes or not, so each sample draws from its own generator."""
+    gt = torch.zeros(4, 1, 30, 30)
+    gt[:, :, 5:25, 5:25] = 1
+    probs = torch.zeros(4, 1, 30, 30)
+    points = torch.full((4, 2, 3), -1.0)
+
+    def rngs(positions):
+        return [np.random.default_rng([7, p]) for p in positions]
+
+    whole = add_next_points(probs, gt, points, rng=rngs(range(4)))
+    halves = torch.cat([add_next_points(probs[:2], gt[:2], points[:2], rng=rngs(range(2))),
+                        add_next_points(probs[2:], gt[2:], points[2:], rng=rngs(range(2, 4)))])
+    assert torch.equal(whole, halves)
+    shared = np.random.default_rng(7)   # one generator for the batch: the second half draws other clicks
+    split_shared = torch.cat([add_next_points(probs[:2], gt[:2], points[:2], rng=np.random.default_rng(7)),
+                              add_next_points(probs[2:], gt[2:], points[2:], rng=np.random.default_rng(7))])
+    assert not torch.equal(add_next_points(probs, gt, points, rng=shared), split_shared)
+    with pytest.raises(ValueError, match="3 generators for a batch of 4"):
+        add_next_points(probs, gt, points, rng=rngs(range(3)))

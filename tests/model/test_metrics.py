@@ -34,3 +34,34 @@ def test_adaptive_iou_ignores_ignored_pixels_and_empty_batches():
     metric.update(probs, gt_ignored)
     assert metric.get_epoch_value() == pytest.approx(1.0)
     assert metric.iou_thresh == pytest.approx(0.4)
+
+
+def test_adaptive_iou_with_reduce_counts_all_processes_shares_as_one_batch():
+    """Under torchrun each process sees a share of the batch; with ``reduce`` (the trainer sets a sum
+    over processes) the threshold follows the global batch, as one process would."""
+    gt = torch.zeros(4, 1, 4, 4)
+    gt[:, :, :2] = 1
+    probs = torch.where(gt > 0, torch.tensor(0.44), torch.tensor(0.41))
+    # second half: best at the current threshold 0.4 (object at 0.41, background at 0.38); the whole
+    # batch's best is then 0.75 at 0.4, the first half's alone 1.0 at 0.425
+    probs[2:] = torch.where(gt[2:] > 0, torch.tensor(0.41), torch.tensor(0.38))
+    whole = AdaptiveIoU(from_logits=False)
+    whole.update(probs, gt)
+
+    shares = [(probs[:2], gt[:2]), (probs[2:], gt[2:])]
+    local = []                          # each process's (sums, counts) before the all-reduce
+    for share in shares:
+        probe = AdaptiveIoU(from_logits=False)
+        probe.reduce = lambda t: local.append(t) or t
+        probe.update(*share)
+    summed = local[0] + local[1]
+    for share in shares:
+        m = AdaptiveIoU(from_logits=False)
+        m.reduce = lambda t: summed     # what the all-reduce returns on every process
+        m.update(*share)
+        assert m.get_epoch_value() == pytest.approx(whole.get_epoch_value())
+        assert m.iou_thresh == pytest.approx(whole.iou_thresh)
+    assert whole.get_epoch_value() == pytest.approx(0.75)
+    alone = AdaptiveIoU(from_logits=False)
+    alone.update(*shares[0])
+    assert alone.get_epoch_value() == pytest.approx(1.0)

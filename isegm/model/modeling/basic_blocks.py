@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from isegm.model.modeling.dropout import SampleDropout
+
 from isegm.model.ops import select_activation_function
 
 
@@ -53,7 +55,7 @@ class SepConvHead(nn.Module):
                                           dw_kernel=kernel_size, dw_padding=padding,
                                           norm_layer=norm_layer, activation="relu"))
             if dropout_ratio > 0 and dropout_indx == i:
-                layers.append(nn.Dropout(dropout_ratio))
+                layers.append(SampleDropout(dropout_ratio))
         layers.append(nn.Conv2d(mid_channels, num_outputs, kernel_size=1, padding=0))
         self.layers = nn.Sequential(*layers)
 

@@ -9,6 +9,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from isegm.model.modeling.dropout import SampleDropout
+
 from .basic_blocks import SeparableConv2d
 from .resnet import ResNetBackbone
 
@@ -117,7 +119,7 @@ class _ASPP(nn.Module):
         project = [nn.Conv2d(len(branches) * out_channels, out_channels, kernel_size=1, bias=False),
                    norm_layer(out_channels), nn.ReLU(inplace=True)]
         if project_dropout > 0:
-            project.append(nn.Dropout(project_dropout))
+            project.append(SampleDropout(project_dropout))
         self.project = nn.Sequential(*project)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

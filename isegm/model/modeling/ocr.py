@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+
+from isegm.model.modeling.dropout import SampleDropout
 import torch.nn.functional as F
 
 
@@ -93,7 +95,7 @@ class SpatialOCRModule(nn.Module):
         self.object_context_block = ObjectAttentionBlock2D(in_channels, key_channels, scale, norm_layer,
                                                            align_corners)
         self.conv_bn_dropout = nn.Sequential(*_conv_bn_relu(2 * in_channels, out_channels, norm_layer),
-                                             nn.Dropout2d(dropout))
+                                             SampleDropout(dropout, channelwise=True))
 
     def forward(self, feats: torch.Tensor, proxy_feats: torch.Tensor) -> torch.Tensor:
         context = self.object_context_block(feats, proxy_feats)
