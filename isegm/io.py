@@ -95,8 +95,10 @@ def atomic_write_text(path, text: str, *, overwrite: bool = True, make_parents: 
 
 # ---------------------------------------------------------------------- restricted unpickling
 # The only globals a pickle of plain containers and NumPy arrays needs (NumPy 1.x and 2.x module names;
-# ``_frombuffer`` is how NumPy pickles arrays with protocol 5).
+# ``_frombuffer`` is how NumPy pickles arrays with protocol 5, ``_codecs.encode`` how protocol 2 stores bytes;
+# torch's weights_only unpickler admits it too).
 NUMPY_PICKLE_GLOBALS = frozenset({
+    ("_codecs", "encode"),
     ("builtins", "dict"), ("builtins", "list"), ("builtins", "tuple"), ("builtins", "set"),
     ("collections", "OrderedDict"),
     ("numpy", "ndarray"), ("numpy", "dtype"),
