@@ -134,9 +134,15 @@ def test_recipe_loading_path_reads_the_converted_file(tmp_path, paddle_params):
     src = _write_pdparams(tmp_path / "w.pdparams", paddle_params)
     dst = tmp_path / "w.pth"
     convert_pdparams_file(src, dst)
-    model = build_model("hrnet18_itermask")
-    loaded = model.feature_extractor.load_pretrained_weights(str(dst))
-    trunk = [k for k in model.feature_extractor.state_dict() if not k.startswith(HEADS)]
+    from isegm.engine.recipe import build_model as build_recipe_model
+    from models.base import COCOLVIS_ITERMASK, replace
+
+    # what a recipe with pretrained="HRNET_W18_C_SSLD" does, config.yml's entry pointing at the file
+    recipe = replace(COCOLVIS_ITERMASK, model="hrnet18_itermask", pretrained="HRNET_W18_C_SSLD")
+    model = build_recipe_model(recipe, {"IMAGENET_PRETRAINED_MODELS": {"HRNET_W18_C_SSLD": str(dst)}})
+    reference = build_model("hrnet18_itermask")
+    loaded = reference.feature_extractor.load_pretrained_weights(str(dst))
+    trunk = [k for k in reference.feature_extractor.state_dict() if not k.startswith(HEADS)]
     assert sorted(loaded) == sorted(trunk)
     got = model.feature_extractor.state_dict()["stage4.2.branches.3.0.conv1.weight"].numpy()
     np.testing.assert_array_equal(got, paddle_params["st4.stage_func_list.2.basic_block_list.3.0.conv1.conv.weight"])
