@@ -237,7 +237,7 @@ class ISDataset(Dataset):
         return None
 
     def _draw_other_sample(self) -> DSample | None:
-        """A random other sample for SUEM: drawn with :attr:`rng`, augmented, small objects dropped.
+        """A random other sample for SUEM: drawn uniformly with :attr:`rng`, augmented, small objects dropped.
 
         Returns None when ``_MAX_SAMPLE_ATTEMPTS`` draws gave no sample with an object.
         """

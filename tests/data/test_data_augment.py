@@ -208,3 +208,11 @@ def test_bad_settings_are_refused(kwargs, match):
 def test_object_patch_is_the_bounding_box():
     image, mask = object_patch(_source_sample(), 0)
     assert image.shape == (10, 14, 3) and mask.all()
+
+
+def test_dataloader_workers_give_the_in_process_items():
+    ds = _dataset(SUEM(copy_paste_prob=1.0, image_mix_prob=0.5))
+    expected = [ds[i] for i in range(6)]
+    loader = torch.utils.data.DataLoader(ds, batch_size=1, num_workers=2)
+    for item, batch in zip(expected, loader):
+        assert all(torch.equal(item[k], batch[k][0]) for k in ("images", "points", "instances"))
