@@ -135,9 +135,7 @@ def paste_object(sample: DSample, patch_image: np.ndarray, patch_mask: np.ndarra
                for obj_id, info in sample.objects.items()}
     new_id = max(objects, default=-1) + 1
     objects[new_id] = {"mapping": (old.shape[2], 1), "parent": None, "children": []}
-    ignore = list(sample._ignored_regions)  # noqa: SLF001 - same package; DSample has no public getter
-
-    result = DSample(image, masks, ignore_ids=ignore, objects=objects, sample_id=sample.sample_id, name=sample.name)
+    result = DSample(image, masks, ignore_ids=sample.ignore_regions, objects=objects, sample_id=sample.sample_id, name=sample.name)
     result.remove_small_objects(max(int(min_remnant_area), 1))
     # erase the pixels of dropped objects (DSample.augment does the same for objects that vanished)
     result._compute_objects_areas()  # noqa: SLF001
@@ -170,6 +168,8 @@ class SUEM:
 
     Draw order from ``rng`` (fixed): copy-paste coin; [other sample, object, scale, flip, y, x,
     alpha]; image-mix coin; [other sample, alpha]. A coin is not drawn when its probability is 0.
+    The pasted object is a root object of the other sample (its parts are not carried over), drawn
+    uniformly among those with pixels; an other sample without any is not pasted from.
     """
     copy_paste_prob: float = 0.0
     image_mix_prob: float = 0.0
@@ -202,10 +202,9 @@ class SUEM:
         record: dict = {}
         if self.copy_paste_prob > 0 and rng.random() < self.copy_paste_prob:
             other = draw_other()
-            if other is not None and len(other) > 0:
-                pasted, info = self._copy_paste(sample, other, rng)
-                if len(pasted) > 0 or len(sample) == 0:  # a paste that leaves no object is undone
-                    sample, record["copy_paste"] = pasted, info
+            pasted = self._copy_paste(sample, other, rng) if other is not None else None
+            if pasted is not None and (len(pasted[0]) > 0 or len(sample) == 0):  # a paste leaving no object is undone
+                sample, record["copy_paste"] = pasted
         if self.image_mix_prob > 0 and rng.random() < self.image_mix_prob:
             other = draw_other()
             if other is not None:
@@ -213,11 +212,14 @@ class SUEM:
         return sample, record
 
     # ------------------------------------------------------------------ steps
-    def _copy_paste(self, sample: DSample, other: DSample, rng: np.random.Generator) -> tuple[DSample, dict]:
+    def _copy_paste(self, sample: DSample, other: DSample, rng: np.random.Generator) -> tuple[DSample, dict] | None:
+        """Paste one root object of ``other`` (uniformly drawn among those with pixels); None if it has none."""
         import albumentations as A
         import cv2
 
-        roots = sorted(other.root_objects)
+        roots = [obj_id for obj_id in sorted(other.root_objects) if (other.get_object_mask(obj_id) == 1).any()]
+        if not roots:
+            return None
         source_id = roots[int(rng.integers(len(roots)))]
         patch_image, patch_mask = object_patch(other, source_id)
         height, width = sample.image.shape[:2]
@@ -252,6 +254,6 @@ class SUEM:
         objects = {obj_id: {"mapping": info["mapping"], "parent": info["parent"], "children": list(info["children"])}
                    for obj_id, info in sample.objects.items()}
         result = DSample(mix_images(sample.image, other_image, alpha), sample.encoded_masks.copy(),
-                         ignore_ids=list(sample._ignored_regions), objects=objects,  # noqa: SLF001
+                         ignore_ids=sample.ignore_regions, objects=objects,
                          sample_id=sample.sample_id, name=sample.name)
         return result, {"source": other.name, "alpha": alpha}

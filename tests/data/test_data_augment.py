@@ -216,3 +216,13 @@ def test_dataloader_workers_give_the_in_process_items():
     loader = torch.utils.data.DataLoader(ds, batch_size=1, num_workers=2)
     for item, batch in zip(expected, loader):
         assert all(torch.equal(item[k], batch[k][0]) for k in ("images", "points", "instances"))
+
+
+def test_an_other_sample_without_object_pixels_is_not_pasted_from():
+    masks = np.zeros((60, 80), np.int32)
+    masks[10:20, 10:20] = 1
+    masks[10:20, 10:20] = 9           # the object is all ignore
+    hidden = DSample(rgb_image(60, 80), masks, objects_ids=[1], ignore_ids=[9])
+    sample = two_object_sample()
+    result, record = SUEM(copy_paste_prob=1.0)(sample, lambda: hidden, np.random.default_rng(0))
+    assert result is sample and record == {}
