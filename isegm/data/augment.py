@@ -135,7 +135,8 @@ def paste_object(sample: DSample, patch_image: np.ndarray, patch_mask: np.ndarra
                for obj_id, info in sample.objects.items()}
     new_id = max(objects, default=-1) + 1
     objects[new_id] = {"mapping": (old.shape[2], 1), "parent": None, "children": []}
-    result = DSample(image, masks, ignore_ids=sample.ignore_regions, objects=objects, sample_id=sample.sample_id, name=sample.name)
+    result = DSample(image, masks, ignore_ids=sample.ignore_regions, objects=objects, sample_id=sample.sample_id,
+                     name=sample.name)
     result.remove_small_objects(max(int(min_remnant_area), 1))
     # erase the pixels of dropped objects (DSample.augment does the same for objects that vanished)
     result._compute_objects_areas()  # noqa: SLF001

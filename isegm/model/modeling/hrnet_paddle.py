@@ -9,15 +9,14 @@ restricted unpickler that admits only containers and NumPy arrays (:func:`isegm.
 Names follow PaddleClas's ``ppcls/arch/backbone/legendary_models/hrnet.py`` (the "legendary" models
 its pretrained-model list links to). Its trunk is HRNetV2's, module for module:
 
-=========================================================  ==========================================
-PaddleClas                                                 ours (HRNet-Image-Classification names)
-=========================================================  ==========================================
-``conv_layer1_{1,2}.conv/.bn``                             ``conv{1,2}`` / ``bn{1,2}``
-``layer1.{b}.conv{1,2,3}.conv/.bn``, ``.conv_down``        ``layer1.{b}.conv{c}`` / ``bn{c}``, ``.downsample.{0,1}``
-``conv_tr1_1``, ``conv_tr1_2``, ``conv_tr2``, ``conv_tr3``   ``transition1.0``, ``transition1.1.0``, ``transition2.2.0``, ``transition3.3.0``
-``st{s}.stage_func_list.{m}.basic_block_list.{r}.{b}``      ``stage{s}.{m}.branches.{r}.{b}``
-``...fuse_func.residual_func_list.{n}``                    ``stage{s}.{m}.fuse_layers.{i}.{j}[.{k}]`` (n counts i, j, k in order)
-=========================================================  ==========================================
+* ``conv_layer1_{1,2}.conv`` / ``.bn`` -> ``conv{1,2}`` / ``bn{1,2}``
+* ``layer1.{b}.conv{1,2,3}.conv`` / ``.bn`` -> ``layer1.{b}.conv{c}`` / ``bn{c}``;
+  ``layer1.0.conv_down`` -> ``layer1.0.downsample.{0,1}``
+* ``conv_tr1_1``, ``conv_tr1_2``, ``conv_tr2``, ``conv_tr3`` -> ``transition1.0``, ``transition1.1.0``,
+  ``transition2.2.0``, ``transition3.3.0``
+* ``st{s}.stage_func_list.{m}.basic_block_list.{r}.{b}`` -> ``stage{s}.{m}.branches.{r}.{b}``
+* ``st{s}.stage_func_list.{m}.fuse_func.residual_func_list.{n}`` -> ``stage{s}.{m}.fuse_layers.{i}.{j}[.{k}]``,
+  ``n`` counting (i, j, k) in PaddleClas's loop order
 
 A ConvBN pair maps ``.conv.weight`` -> conv ``weight`` and ``.bn.{weight, bias, _mean, _variance}`` ->
 BatchNorm ``{weight, bias, running_mean, running_var}``; Conv2D weights are ``(out, in, kh, kw)`` in both
