@@ -89,6 +89,12 @@ class Recipe:
     paste_scale_range: tuple[float, float] = (0.5, 1.0)
     stuff_prob: float | None = None
 
+    def __post_init__(self):
+        # SUEM and stuff settings are checked when the recipe is made, so that a bad experiment script
+        # fails at import (train.py: one line naming the script and the field) instead of mid-build.
+        build_suem(self)
+        _stuff_kwargs(self)
+
 
 def build_suem(recipe: Recipe):
     """The recipe's :class:`~isegm.data.augment.SUEM`, or None when both probabilities are 0.
@@ -96,12 +102,19 @@ def build_suem(recipe: Recipe):
     Raises:
         ValueError: a probability outside [0, 1] or a malformed ``paste_scale_range`` (names the field).
     """
-    if not (recipe.copy_paste_prob or recipe.image_mix_prob):
+    if recipe.copy_paste_prob == 0 and recipe.image_mix_prob == 0:
+        _check_range_field("paste_scale_range", recipe.paste_scale_range)
         return None
     from isegm.data.augment import SUEM
 
     return SUEM(copy_paste_prob=recipe.copy_paste_prob, image_mix_prob=recipe.image_mix_prob,
                 paste_scale_range=tuple(recipe.paste_scale_range), min_remnant_area=recipe.min_object_area)
+
+
+def _check_range_field(name: str, value) -> None:
+    from isegm.data.augment import SUEM
+
+    SUEM(**{name: value})
 
 
 def _stuff_kwargs(recipe: Recipe) -> dict:
