@@ -165,6 +165,9 @@ def test_missing_misshaped_extra_and_non_float_arrays_are_named(paddle_params):
     ints = dict(paddle_params, **{"conv_layer1_1.bn._mean": np.zeros(64, np.int64)})
     with pytest.raises(ValueError, match=r"'conv_layer1_1\.bn\._mean' has dtype int64"):
         convert_paddle_hrnet(ints, source="f.pdparams")
+    old = {"conv_layer1_1._conv.weight": np.zeros((64, 3, 3, 3), np.float32)}
+    with pytest.raises(ValueError, match=r"'conv_layer1_1\._conv\.weight' is in the layout of PaddleClas 2\.0"):
+        convert_paddle_hrnet(old, source="f.pdparams")
     w32 = _random_params(paddleclas_hrnet_c_shapes(32))
     with pytest.raises(ValueError, match="has shape"):
         convert_paddle_hrnet(w32, width=18)

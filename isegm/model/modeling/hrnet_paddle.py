@@ -153,8 +153,13 @@ def convert_paddle_hrnet(params: Mapping[str, np.ndarray], width: int = 18,
     Raises:
         ValueError: a trunk parameter is missing, has another shape than our backbone's, is not a
             floating-point array, or the input holds a parameter that is neither trunk nor PaddleClas's
-            classification head (e.g. SE-HRNet weights); the message names the parameter and ``source``.
+            classification head (e.g. SE-HRNet weights), or the names are PaddleClas 2.0's older layout
+            (``conv_layer1_1._conv.weight``); the message names the parameter and ``source``.
     """
+    old_layout = next((n for n in params if "._conv." in n or "._batch_norm." in n), None)
+    if old_layout is not None:
+        raise ValueError(f"{source}: parameter {old_layout!r} is in the layout of PaddleClas 2.0's HRNet, not the "
+                         f"'legendary' HRNet_W{width}_C its model list links to (dygraph/legendary_models/...pdparams)")
     table = paddle_hrnet_name_map()
     shapes = _target_shapes(width)
     missing = [name for name in table if name not in params]
