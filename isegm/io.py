@@ -12,9 +12,11 @@ the file, so that callers can count and report converted inputs instead of conve
 """
 from __future__ import annotations
 
+import io as _io
 import json
 import math
 import os
+import pickle
 import re
 import tempfile
 from pathlib import Path
@@ -24,7 +26,7 @@ import cv2
 import numpy as np
 
 __all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "dumps_json",
-           "to_plain", "read_image", "read_mask", "read_binary_mask"]
+           "to_plain", "read_image", "read_mask", "read_binary_mask", "load_numpy_pickle", "NUMPY_PICKLE_GLOBALS"]
 
 
 # ---------------------------------------------------------------------- atomic writing
@@ -89,6 +91,41 @@ def atomic_write_bytes(path, data: bytes, *, overwrite: bool = True, make_parent
 def atomic_write_text(path, text: str, *, overwrite: bool = True, make_parents: bool = False) -> Path:
     """:func:`atomic_write` of ``text`` encoded as UTF-8."""
     return atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite, make_parents=make_parents)
+
+
+# ---------------------------------------------------------------------- restricted unpickling
+# The only globals a pickle of plain containers and NumPy arrays needs (NumPy 1.x and 2.x module names;
+# ``_frombuffer`` is how NumPy pickles arrays with protocol 5, ``_codecs.encode`` how protocol 2 stores bytes;
+# torch's weights_only unpickler admits it too).
+NUMPY_PICKLE_GLOBALS = frozenset({
+    ("_codecs", "encode"),
+    ("builtins", "dict"), ("builtins", "list"), ("builtins", "tuple"), ("builtins", "set"),
+    ("collections", "OrderedDict"),
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+})
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        if (module, name) in NUMPY_PICKLE_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only containers and numpy arrays are allowed")
+
+
+def load_numpy_pickle(data: bytes):
+    """Unpickle ``data`` admitting only plain containers, str/numbers and NumPy arrays/dtypes.
+
+    A hostile file cannot run code: any other global (a class, a function) is refused.
+
+    Raises:
+        pickle.UnpicklingError: the pickle names a refused global or is malformed.
+        EOFError, ValueError, TypeError, AttributeError: truncated or otherwise broken data (as pickle
+            raises them); callers turn these into a message naming their file.
+    """
+    return _RestrictedUnpickler(_io.BytesIO(data)).load()
 
 
 _NUMBER_LIST = re.compile(r"\[\s+([-+0-9.eE,\s]+?)\s+\]")

@@ -49,3 +49,17 @@ def test_shipped_recipe_is_the_one_the_readme_describes():
     assert (recipe.model, recipe.batch_size, recipe.epochs, recipe.epoch_len, recipe.val_epoch_len,
             recipe.crop_size, recipe.coord_feature_scale) == ("hrnet18s_itermask", 8, 52, -1, -1, (256, 256), 5.0)
     assert recipe.train_dataset == "COCO_MVal" and recipe.train_dataset_kwargs == {}
+
+
+def test_recipes_leave_suem_off_and_the_suem_variant_differs_only_there():
+    from dataclasses import fields
+
+    base = importlib.import_module("models.cocomval.hrnet18s_cocomval_itermask").RECIPE
+    suem = importlib.import_module("models.cocomval.hrnet18s_cocomval_itermask_suem").RECIPE
+    for script in RITM:
+        recipe = importlib.import_module(script).RECIPE
+        assert (recipe.copy_paste_prob, recipe.image_mix_prob, recipe.stuff_prob) == (0.0, 0.0, None)
+    assert (base.copy_paste_prob, base.image_mix_prob) == (0.0, 0.0)
+    assert (suem.copy_paste_prob, suem.image_mix_prob) == (0.5, 0.5)   # CFR-ICL's COCO+LVIS values
+    differ = [f.name for f in fields(base) if getattr(base, f.name) != getattr(suem, f.name)]
+    assert differ == ["copy_paste_prob", "image_mix_prob"]

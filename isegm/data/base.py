@@ -60,6 +60,10 @@ class ISDataset(Dataset):
         seed: seeds this dataset's generator, the sampler and the augmentator (None = OS entropy).
             In DataLoader workers they are re-seeded from torch's per-worker seed, so
             ``torch.manual_seed`` (or the DataLoader ``generator``) makes loading reproducible.
+        suem: optional :class:`~isegm.data.augment.SUEM` (CFR-ICL's copy-paste and image mix),
+            applied to the augmented sample before small objects are dropped; the other samples it
+            combines with are drawn, read and augmented with this dataset's (per-item) generator.
+            None, or all its probabilities 0, leaves items unchanged.
 
     Subclasses fill :attr:`dataset_samples` (one self-contained record per sample) in
     ``__init__`` and implement :meth:`get_sample`; they may override :meth:`get_sample_name`.
@@ -68,7 +72,7 @@ class ISDataset(Dataset):
     def __init__(self, augmentator=None, points_sampler: MultiPointSampler | None = None,
                  min_object_area: int = 0, keep_background_prob: float = 0.0, with_image_info: bool = False,
                  samples_scores_path: str | Path | None = None, samples_scores_gamma: float = 1.0,
-                 epoch_len: int = -1, seed: SeedLike = None):
+                 epoch_len: int = -1, seed: SeedLike = None, suem=None):
         super().__init__()
         self.augmentator = augmentator
         self.points_sampler = points_sampler if points_sampler is not None else MultiPointSampler(max_num_points=12)
@@ -76,6 +80,7 @@ class ISDataset(Dataset):
         self.keep_background_prob = keep_background_prob
         self.with_image_info = with_image_info
         self.epoch_len = int(epoch_len)
+        self.suem = suem
         self.samples_precomputed_scores = self._load_samples_scores(samples_scores_path, samples_scores_gamma)
         self.dataset_samples: list[Any] = []
         self.skipped: list[tuple[str, str]] = []
@@ -199,6 +204,8 @@ class ISDataset(Dataset):
             raise RuntimeError(f"{type(self).__name__}: no usable sample after {_MAX_SAMPLE_ATTEMPTS} attempts "
                                f"(skipped so far: {self.skipped[:5]})")
 
+        if self.suem is not None and self.suem.active:
+            sample, _ = self.suem(sample, self._draw_other_sample, self.rng)
         sample.remove_small_objects(self.min_object_area)
         self.points_sampler.sample_object(sample)
         points = self.points_sampler.sample_points()
@@ -229,9 +236,24 @@ class ISDataset(Dataset):
                 return sample
         return None
 
+    def _draw_other_sample(self) -> DSample | None:
+        """A random other sample for SUEM: drawn uniformly with :attr:`rng`, augmented, small objects dropped.
+
+        Returns None when ``_MAX_SAMPLE_ATTEMPTS`` draws gave no sample with an object.
+        """
+        num_samples = self.get_samples_number()
+        for _ in range(_MAX_SAMPLE_ATTEMPTS):
+            other = self.get_sample(int(self.rng.integers(num_samples)))
+            other = self.augment_sample(other) if _has_object_pixels(other) else None
+            if other is not None:
+                other.remove_small_objects(self.min_object_area)
+                if len(other) > 0:
+                    return other
+        return None
+
     # ------------------------------------------------------------------ subsets
     _OPTION_NAMES = ("augmentator", "points_sampler", "min_object_area", "keep_background_prob",
-                     "with_image_info", "epoch_len")
+                     "with_image_info", "epoch_len", "suem")
 
     def subset(self, indices: Sequence[int], **options: Any) -> ISDataset:
         """A copy of this dataset restricted to ``indices`` (order kept).
@@ -239,7 +261,7 @@ class ISDataset(Dataset):
         Args:
             indices: sample indices into this dataset.
             **options: constructor options to change in the copy (augmentator, points_sampler,
-                min_object_area, keep_background_prob, with_image_info, epoch_len).
+                min_object_area, keep_background_prob, with_image_info, epoch_len, suem).
 
         Raises:
             IndexError: an index is out of range.  TypeError: unknown option.

@@ -136,6 +136,11 @@ class DSample:
         return view
 
     @property
+    def ignore_regions(self) -> list[tuple[int, int]]:
+        """The ignore regions as ``(layer, id)`` pairs (a copy)."""
+        return list(self._ignored_regions)
+
+    @property
     def objects_ids(self) -> list[int]:
         """Ids of the objects currently in the sample (keys of :attr:`objects`)."""
         return list(self._objects.keys())

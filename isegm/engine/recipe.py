@@ -27,7 +27,7 @@ from isegm.utils.exp import ExpPaths
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Recipe", "replace", "run_recipe", "build_datasets", "build_augmentator"]
+__all__ = ["Recipe", "replace", "run_recipe", "build_datasets", "build_augmentator", "build_suem"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,10 @@ class Recipe:
     Data: ``train_dataset`` (registry name, path from config.yml) with ``train_split``; validation on
     ``val_dataset``/``val_split``, or, when ``val_dataset`` is None, on a seeded ``val_fraction`` of the
     training set held out from training.
+    SUEM (CFR-ICL's data recipe, :mod:`isegm.data.augment`): ``copy_paste_prob`` and ``image_mix_prob``
+    (CFR-ICL: 0.5 each; 0 = off, the default, which leaves items bit-identical), ``paste_scale_range``
+    for the pasted objects, and ``stuff_prob``: stuff regions as extra targets, for training sets that
+    have them (None = the loader's default or ``train_dataset_kwargs``). Validation never uses SUEM.
     """
     model: str = "hrnet18_itermask"
     model_kwargs: dict = field(default_factory=dict)
@@ -81,6 +85,58 @@ class Recipe:
     coord_feature_scale: float | None = None  # initial value of maps_transform's ScaleLayer (RITM: 0.05)
     checkpoint_interval: tuple = ((0, 5), (200, 1))
     image_dump_interval: int = 3000
+    copy_paste_prob: float = 0.0
+    image_mix_prob: float = 0.0
+    paste_scale_range: tuple[float, float] = (0.5, 1.0)
+    stuff_prob: float | None = None
+
+    def __post_init__(self):
+        # SUEM and stuff settings are checked when the recipe is made, so that a bad experiment script
+        # fails at import (train.py: one line naming the script and the field) instead of mid-build.
+        build_suem(self)
+        _stuff_kwargs(self)
+
+
+def build_suem(recipe: Recipe):
+    """The recipe's :class:`~isegm.data.augment.SUEM`, or None when both probabilities are 0.
+
+    Raises:
+        ValueError: a probability outside [0, 1] or a malformed ``paste_scale_range`` (names the field).
+    """
+    if recipe.copy_paste_prob == 0 and recipe.image_mix_prob == 0:
+        _check_range_field("paste_scale_range", recipe.paste_scale_range)
+        return None
+    from isegm.data.augment import SUEM
+
+    return SUEM(copy_paste_prob=recipe.copy_paste_prob, image_mix_prob=recipe.image_mix_prob,
+                paste_scale_range=tuple(recipe.paste_scale_range), min_remnant_area=recipe.min_object_area)
+
+
+def _check_range_field(name: str, value) -> None:
+    from isegm.data.augment import SUEM
+
+    SUEM(**{name: value})
+
+
+def _stuff_kwargs(recipe: Recipe) -> dict:
+    """``{'stuff_prob': p}`` for the training loader, checked against it (empty when the field is None)."""
+    if recipe.stuff_prob is None:
+        return {}
+    import inspect
+
+    from isegm.data.registry import resolve
+
+    if not 0.0 <= float(recipe.stuff_prob) <= 1.0:
+        raise ValueError(f"recipe stuff_prob must be in [0, 1], got {recipe.stuff_prob}")
+    loader = resolve(recipe.train_dataset).loader_class()
+    if "stuff_prob" not in inspect.signature(loader.__init__).parameters:
+        raise ValueError(f"recipe stuff_prob={recipe.stuff_prob}: training set {recipe.train_dataset} "
+                         f"({loader.__name__}) has no stuff regions")
+    given = recipe.train_dataset_kwargs.get("stuff_prob")
+    if given is not None and float(given) != float(recipe.stuff_prob):
+        raise ValueError(f"recipe stuff_prob={recipe.stuff_prob} contradicts train_dataset_kwargs "
+                         f"stuff_prob={given}; set one of them")
+    return {"stuff_prob": float(recipe.stuff_prob)}
 
 
 def build_augmentator(recipe: Recipe, train: bool):
@@ -118,12 +174,15 @@ def build_datasets(recipe: Recipe, cfg, seed: int = 0):
                                 merge_objects_prob=recipe.merge_objects_prob,
                                 max_num_merged_objects=recipe.max_num_merged_objects)
     common = dict(points_sampler=sampler, min_object_area=recipe.min_object_area)
+    suem = build_suem(recipe)
 
     def make(name, split, train):
         kwargs = dict(common, augmentator=build_augmentator(recipe, train))
         if train:
             kwargs.update(keep_background_prob=recipe.keep_background_prob, epoch_len=recipe.epoch_len,
-                          **recipe.train_dataset_kwargs)
+                          **{**recipe.train_dataset_kwargs, **_stuff_kwargs(recipe)})
+            if suem is not None:
+                kwargs["suem"] = suem
         else:
             kwargs.update(epoch_len=recipe.val_epoch_len)
         if split is not None:
@@ -135,7 +194,7 @@ def build_datasets(recipe: Recipe, cfg, seed: int = 0):
         return trainset, make(recipe.val_dataset, recipe.val_split, train=False)
     # Hold out a seeded fraction of the training set for validation (checkpoint selection only).
     return trainset.split(recipe.val_fraction, seed=seed, augmentator=build_augmentator(recipe, train=False),
-                          keep_background_prob=0.0, epoch_len=recipe.val_epoch_len)
+                          keep_background_prob=0.0, epoch_len=recipe.val_epoch_len, suem=None)
 
 
 def build_losses(recipe: Recipe) -> list[LossSpec]:

@@ -76,3 +76,16 @@ def test_ritm_cocolvis_recipe_builds_its_datasets_from_the_layout(tmp_path):
     assert isinstance(trainset, CocoLvisDataset) and trainset.stuff_prob == 0.30 and valset.stuff_prob == 0.0
     item = trainset[0]
     assert item["images"].shape[-2:] == tuple(recipe.crop_size)
+
+
+def test_recipe_stuff_prob_field_reaches_the_cocolvis_loader(tmp_path):
+    import importlib
+
+    from isegm.engine.recipe import build_datasets, replace
+
+    _write_split(tmp_path, "train")
+    _write_split(tmp_path, "val")
+    recipe = importlib.import_module("models.iter_mask.hrnet18s_cocolvis_itermask_3p").RECIPE
+    recipe = replace(recipe, train_dataset_kwargs={}, stuff_prob=0.5)
+    trainset, valset = build_datasets(recipe, {"LVIS_v1_PATH": str(tmp_path)}, seed=0)
+    assert trainset.stuff_prob == 0.5 and valset.stuff_prob == 0.0

@@ -47,3 +47,45 @@ def test_coord_feature_scale_refuses_bad_input():
         set_coord_feature_scale(build_arch("hrnet18s_itermask", use_rgb_conv=True), 5.0)
     with pytest.raises(ValueError, match="> 0"):
         set_coord_feature_scale(build_arch("hrnet18s_itermask"), 0.0)
+
+
+def _write_mval(root, n=4):
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    (root / "img").mkdir(parents=True)
+    (root / "gt").mkdir()
+    for i in range(n):
+        cv2.imwrite(str(root / "img" / f"s{i}.jpg"), rng.integers(0, 256, (64, 72, 3), dtype=np.uint8))
+        mask = np.zeros((64, 72), np.uint8)
+        mask[10 + i:40 + i, 12:50] = 255
+        cv2.imwrite(str(root / "gt" / f"s{i}.png"), mask)
+
+
+def test_suem_fields_reach_the_training_set_only(tmp_path):
+    from isegm.data.augment import SUEM
+    from isegm.engine.recipe import build_datasets
+
+    _write_mval(tmp_path, n=10)
+    recipe = replace(COCOMVAL_CPU, copy_paste_prob=0.5, image_mix_prob=0.25, paste_scale_range=(0.5, 0.8),
+                     crop_size=(48, 48))
+    train, val = build_datasets(recipe, {"COCO_MVAL_PATH": str(tmp_path)}, seed=0)
+    assert isinstance(train.suem, SUEM) and val.suem is None
+    assert (train.suem.copy_paste_prob, train.suem.image_mix_prob, train.suem.paste_scale_range) == (0.5, 0.25, (0.5, 0.8))
+    train.set_item_seeding(0)
+    assert train[0]["images"].shape == (3, 48, 48)
+    plain, _ = build_datasets(replace(recipe, copy_paste_prob=0.0, image_mix_prob=0.0), {"COCO_MVAL_PATH": str(tmp_path)})
+    assert plain.suem is None
+
+
+def test_stuff_prob_field_is_refused_where_the_dataset_has_no_stuff(tmp_path):
+    from isegm.engine.recipe import build_datasets
+
+    _write_mval(tmp_path)
+    with pytest.raises(ValueError, match="COCO_MVal .* has no stuff regions"):
+        build_datasets(replace(COCOMVAL_CPU, stuff_prob=0.3), {"COCO_MVAL_PATH": str(tmp_path)})
+    with pytest.raises(ValueError, match="copy_paste_prob"):
+        build_datasets(replace(COCOMVAL_CPU, copy_paste_prob=2.0), {"COCO_MVAL_PATH": str(tmp_path)})
+    with pytest.raises(ValueError, match="contradicts train_dataset_kwargs"):
+        build_datasets(replace(COCOLVIS_ITERMASK, stuff_prob=0.5), {"LVIS_v1_PATH": str(tmp_path)})

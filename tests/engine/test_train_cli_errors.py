@@ -17,6 +17,10 @@ def setup(tmp_path):
     (tmp_path / "empty.pth").write_bytes(b"")
     (tmp_path / "syntax.py").write_text("RECIPE = (\n")
     (tmp_path / "norecipe.py").write_text("x = 1\n")
+    (tmp_path / "suem.py").write_text("from models.base import COCOMVAL_CPU, replace\n"
+                                      "RECIPE = replace(COCOMVAL_CPU, copy_paste_prob=1.5)\n")
+    (tmp_path / "stuff.py").write_text("from models.base import COCOMVAL_CPU, replace\n"
+                                       "RECIPE = replace(COCOMVAL_CPU, stuff_prob=0.3)\n")
     return tmp_path, script, cfg
 
 
@@ -41,6 +45,8 @@ CASES = [  # (id, extra argv or replacement script, text the message must contai
     ("amp-bad", ["--amp", "fp8"], "fp8"),
     ("max-batches-0", ["--max-batches", "0"], "--max-batches"),
     ("ngpus-removed", ["--ngpus", "2"], "--ngpus"),
+    ("suem-prob", {"script": "{tmp}/suem.py"}, "copy_paste_prob"),
+    ("stuff-without-stuff", {"script": "{tmp}/stuff.py"}, "has no stuff regions"),
 ]
 
 

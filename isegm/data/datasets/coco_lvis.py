@@ -16,7 +16,6 @@ containers and numpy arrays, so a hostile file cannot run code.
 """
 from __future__ import annotations
 
-import io as _io
 import pickle
 from copy import deepcopy
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ...io import load_numpy_pickle
 from ..base import ISDataset
 from ..sample import DSample
 from .io import read_image, require_dir, require_file
@@ -33,25 +33,10 @@ __all__ = ["CocoLvisDataset", "COCO_LVIS_LAYOUT"]
 COCO_LVIS_LAYOUT = ("  <root>/<split>/hannotation.pickle, <root>/<split>/images/<id>.jpg,\n"
                     "  <root>/<split>/masks/<id>.pickle  (RITM's prepared COCO+LVIS, split = train | val)")
 
-_ALLOWED = {
-    ("builtins", "dict"), ("builtins", "list"), ("builtins", "tuple"), ("builtins", "set"),
-    ("collections", "OrderedDict"),
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-}
-
-
-class _SafeUnpickler(pickle.Unpickler):
-    def find_class(self, module, name):
-        if (module, name) in _ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only containers and numpy arrays are allowed")
-
 
 def _load_pickle(path: Path):
     try:
-        return _SafeUnpickler(_io.BytesIO(path.read_bytes())).load()
+        return load_numpy_pickle(path.read_bytes())
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
         raise ValueError(f"cannot read {path}: not a RITM COCO+LVIS pickle ({exc})") from None
 
