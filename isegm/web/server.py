@@ -7,7 +7,7 @@ the page shows, and answers with the new state, see :func:`isegm.web.sessions.st
     GET  /                         the page            GET  /static/...       its script and style
     GET  /api/info                 model, classes, limits
     GET  /api/images               [{name, status: not started | in progress | saved, open}]
-    GET  /api/image?name=          the image as JPEG (the decoded pixels the model sees)
+    GET  /api/image?name=          the image (the decoded pixels the model sees; PNG, JPEG past 4 MP)
     POST /api/open      {name, resume: true | false | null}   null: answers {ask_resume} when an autosave exists
     GET  /api/state?name=          the state            GET /api/layer.png?name=   the masks as RGBA PNG
     POST /api/click     {name, rev, y, x, positive}     POST /api/box    {name, rev, box: [y0, x0, y1, x1] | null}
@@ -319,12 +319,14 @@ def create_app(images_dir, out_dir, make_session: Callable[[], object], *, class
                 image = registry.get(name).session.image
             else:
                 from isegm.io import read_image
+                path = folder.resolve(name)
                 try:
-                    image = read_image(folder.resolve(name))
+                    image = read_image(path)
                 except ValueError as exc:
                     raise WebError(400, str(exc)) from None
             return encode_display_image(image)
-        return Response(await run_in_threadpool(load), media_type="image/jpeg")
+        data, media = await run_in_threadpool(load)
+        return Response(data, media_type=media)
 
     # ------------------------------------------------------------------ sessions
     @app.post("/api/open")

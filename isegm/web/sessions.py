@@ -160,12 +160,13 @@ class SessionRegistry:
         return stem
 
     def status(self, name) -> str:
-        """'in progress', 'saved' or 'not started': the session's changes since its last save when it is open,
-        else the files in ``--out`` (an autosave newer than the saved json means unsaved work)."""
+        """'in progress', 'saved' or 'not started': 'in progress' while the open session has changes since its
+        last save or an unfinished object; otherwise from the files in ``--out`` (an autosave newer than the saved
+        json means unsaved work)."""
         stem = Path(name).stem
         with self._lock:
             entry = self._open.get(name)
-        if entry is not None and entry.session.dirty:
+        if entry is not None and (entry.session.dirty or entry.session.has_current()):
             return "in progress"
         saved = output_paths(self.out_dir, stem)["json"]
         auto = autosave_path(self.out_dir, stem)
@@ -319,13 +320,28 @@ def layer_png(entry: OpenImage) -> bytes:
         return entry._layer[1]
 
 
-def encode_display_image(image: np.ndarray, quality: int = 92) -> bytes:
-    """JPEG bytes of an (H, W, 3) uint8 RGB image for display (the pixels the model sees, EXIF already applied
-    by :func:`isegm.io.read_image`, so the page and the session agree on every coordinate)."""
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+def encode_display_image(image: np.ndarray, lossless_max_pixels: int = 4_000_000) -> tuple:
+    """The image for display: the pixels the model sees (EXIF orientation already applied by
+    :func:`isegm.io.read_image`), so the page and the session agree on every coordinate.
+
+    Args:
+        image: (H, W, 3) uint8 RGB.
+        lossless_max_pixels: up to this many pixels the image is sent as PNG (exact); larger ones as JPEG
+            (quality 92, no chroma subsampling) to keep a remote page quick.
+    Returns:
+        (bytes, media type).
+    """
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    if image.shape[0] * image.shape[1] <= lossless_max_pixels:
+        ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        media = "image/png"
+    else:
+        ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 92, cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
+                                             cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444])
+        media = "image/jpeg"
     if not ok:
-        raise RuntimeError("could not encode the image as JPEG")
-    return buf.tobytes()
+        raise RuntimeError(f"could not encode the {image.shape[1]}x{image.shape[0]} image for display")
+    return buf.tobytes(), media
 
 
 def decode_mask_png(data: bytes, shape) -> np.ndarray:
