@@ -290,7 +290,7 @@
     if (m && m.checkpoint) parts.push("model: " + m.checkpoint + " on " + m.device);
     parts.push(S.pending > 0 ? "busy" : "ready");
     const bar = $("status");
-    bar.textContent = parts.join("   ");
+    bar.textContent = parts.join("  |  ");
     bar.title = bar.textContent;
     bar.className = S.refused ? "refused" : "";
   }
@@ -475,6 +475,7 @@
         await applyState(r.data);
         setMessage("updated from another tab");
       }
+      await refreshImages();
     });
   }, 4000);
 
