@@ -264,6 +264,10 @@ def test_external_mask_upload(web):
     wrong = cv2.imencode(".png", np.zeros((10, 12), np.uint8))[1].tobytes()
     r = upload(wrong)
     assert r.status_code == 400 and "12x10 (WxH) but the image is 96x72" in r.json()["detail"]
+    # the size in the PNG header is checked before anything is decoded (a tiny file claiming 30000 x 30000)
+    bomb = png[:16] + (30000).to_bytes(4, "big") + (30000).to_bytes(4, "big") + png[24:60]
+    r = upload(bomb)
+    assert r.status_code == 400 and "30000x30000 (WxH) but the image is 96x72" in r.json()["detail"]
     r = upload(cv2.imencode(".jpg", np.zeros((72, 96), np.uint8))[1].tobytes())
     assert r.status_code == 400 and "must be a PNG" in r.json()["detail"]
     r = upload(cv2.imencode(".png", np.zeros((72, 96), np.uint8))[1].tobytes())
