@@ -166,7 +166,7 @@ def prepare_web(argv=None, load_model=True) -> WebSetup:
     model_info = {"checkpoint": checkpoint.name, "device": str(device),
                   "with_prev_mask": bool(getattr(net, "with_prev_mask", False))}
     setup.app = create_app(images, out_dir, make_session, class_names=classes, overwrite=args.overwrite,
-                           token=token, allowed_hosts=LOOPBACK_HOSTS if loopback else None,
+                           token=token, allowed_hosts=(*LOOPBACK_HOSTS, args.host.strip("[]")) if loopback else None,
                            max_upload_bytes=int(args.max_upload_mb * 2 ** 20), max_sessions=args.max_sessions,
                            model_info=model_info)
     return setup

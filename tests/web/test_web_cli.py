@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from web_fakes import scene, write_image
 
 pytest.importorskip("fastapi", reason="the web server needs fastapi (pip install -r requirements.txt)")
 from isegm.web import cli as web_cli  # noqa: E402
