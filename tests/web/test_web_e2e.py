@@ -1,6 +1,7 @@
 """End to end in a real headless Chromium: the page served by uvicorn, driven with Selenium: open an image, type
-a class label, two clicks, Space, Ctrl+S; then the saved files are checked, replayed with scripts/annotate.py
-bit for bit, and a screenshot is taken.
+a class label, two clicks (and a right click undone with Ctrl+Z), Space, Ctrl+S, a box drag and a click on a
+second object, wheel zoom; then the saved files are checked, replayed with scripts/annotate.py bit for bit, and
+a screenshot is taken.
 
 Skips with a message where Selenium or Chromium (Debian's ``chromium`` + ``chromium-driver``, which ``.ci/run``
 installs) cannot start. The model is the shipped checkpoint when present, else the tests' seeded random one.
@@ -118,6 +119,34 @@ class Page:
         actions.perform()
         return self.to_image(st, sx, sy)
 
+    def right_click(self, st, y, x):
+        from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
+        sx, sy = self.screen_xy(st, y, x)
+        actions = ActionBuilder(self.driver)
+        actions.pointer_action.move_to_location(sx, sy)
+        actions.pointer_action.context_click()
+        actions.perform()
+
+    def drag(self, st, a, b):
+        from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
+        (ax, ay), (bx, by) = self.screen_xy(st, *a), self.screen_xy(st, *b)
+        actions = ActionBuilder(self.driver)
+        actions.pointer_action.move_to_location(ax, ay)
+        actions.pointer_action.pointer_down()
+        actions.pointer_action.move_to_location(ax + 10, ay + 10)
+        actions.pointer_action.move_to_location(bx, by)
+        actions.pointer_action.pointer_up()
+        actions.perform()
+
+    def wheel(self, st, y, x, delta_y):
+        from selenium.webdriver.common.action_chains import ActionChains
+        from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
+
+        sx, sy = self.screen_xy(st, y, x)
+        ActionChains(self.driver).scroll_from_origin(ScrollOrigin.from_viewport(sx, sy), 0, delta_y).perform()
+
     def keys(self, *keys, ctrl=False):
         from selenium.webdriver.common.action_chains import ActionChains
         from selenium.webdriver.common.keys import Keys
@@ -143,11 +172,13 @@ def test_browser_end_to_end(tmp_path, tiny_checkpoint):
     images.mkdir()
     if BERKELEY_IMAGE.is_file():
         shutil.copy(BERKELEY_IMAGE, images / BERKELEY_IMAGE.name)
-        name, clicks_at, second_at = BERKELEY_IMAGE.name, [(180, 310), (100, 350)], (25, 440)
+        name, clicks_at = BERKELEY_IMAGE.name, [(180, 310), (100, 350)]
+        box_at, second_at = ((4, 395), (70, 478)), (25, 440)
     else:
         big = cv2.resize(scene(), (480, 360), interpolation=cv2.INTER_NEAREST)
         write_image(images / "scene.png", big)
-        name, clicks_at, second_at = "scene.png", [(180, 150), (150, 170)], (130, 370)
+        name, clicks_at = "scene.png", [(180, 150), (150, 170)]
+        box_at, second_at = ((40, 280), (180, 460)), (130, 370)
     checkpoint = SHIPPED if SHIPPED.is_file() else tiny_checkpoint
     out = tmp_path / "out"
     setup = prepare_web(["--images", str(images), "--out", str(out), "--checkpoint", str(checkpoint), "--cpu",
@@ -175,6 +206,10 @@ def test_browser_end_to_end(tmp_path, tiny_checkpoint):
 
             clicked = [page.click(st, *clicks_at[0])]
             st = page.wait(lambda s: s["n_clicks"] == 1, "first click")
+            page.right_click(st, 30, 40)  # a negative click, undone with Ctrl+Z
+            st = page.wait(lambda s: s["n_clicks"] == 2, "negative click")
+            page.keys("z", ctrl=True)
+            st = page.wait(lambda s: s["n_clicks"] == 1 and s["message"] == "undone", "undo")
             clicked.append(page.click(st, *clicks_at[1]))
             st = page.wait(lambda s: s["n_clicks"] == 2, "second click")
             page.keys(Keys.SPACE)
@@ -187,7 +222,9 @@ def test_browser_end_to_end(tmp_path, tiny_checkpoint):
                 assert time.monotonic() < end, "the list did not show the image as saved"
                 time.sleep(0.05)
 
-            # a click on a second object, so that the screenshot shows the object being edited
+            # a box and a click on a second object, so that the screenshot shows the object being edited
+            page.drag(st, box_at[0], box_at[1])
+            st = page.wait(lambda s: s["has_box"], "box")
             page.click(st, *second_at)
             st = page.wait(lambda s: s["n_clicks"] == 1, "click on a second object")
             shot = cv2.imdecode(np.frombuffer(driver.get_screenshot_as_png(), np.uint8), cv2.IMREAD_COLOR)
@@ -196,6 +233,9 @@ def test_browser_end_to_end(tmp_path, tiny_checkpoint):
                 _write_asset(shot)
             status = driver.find_element(By.ID, "status").text
             assert "last prediction:" in status and "ms" in status and "objects: 1" in status
+            scale = st["scale"]
+            page.wheel(st, 160, 240, -200)
+            st = page.wait(lambda s: s["scale"] > scale * 1.2, "wheel zoom")
     finally:
         driver.quit()
 
