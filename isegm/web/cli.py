@@ -25,11 +25,24 @@ from isegm.annotation import cli as annotation_cli
 from isegm.annotation import runtime
 from isegm.errors import UserError, float_range, int_range, run_cli
 from isegm.web.paths import IMAGE_SUFFIXES, ImageFolder
-from isegm.web.server import DEFAULT_MAX_UPLOAD, LOOPBACK_HOSTS, create_app
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["web_parser", "WebSetup", "prepare_web", "is_loopback", "main"]
+__all__ = ["web_parser", "WebSetup", "prepare_web", "is_loopback", "main", "LOOPBACK_HOSTS"]
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")  # Host names accepted when bound to a loopback address
+DEFAULT_MAX_UPLOAD_MB = 32.0
+
+
+def _require_web_stack():
+    missing = []
+    for module in ("fastapi", "uvicorn"):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(module)
+    if missing:
+        raise UserError(f"the web view needs {' and '.join(missing)}: python3 -m pip install -r requirements.txt")
 
 
 def web_parser():
@@ -57,7 +70,7 @@ def web_parser():
     p.add_argument("--classes", default=None,
                    help="comma-separated class labels with fixed category ids 1..K in this order")
     p.add_argument("--overwrite", action="store_true", help="Save replaces existing outputs without asking")
-    p.add_argument("--max-upload-mb", type=float_range(0, None, lo_open=True), default=DEFAULT_MAX_UPLOAD / 2 ** 20,
+    p.add_argument("--max-upload-mb", type=float_range(0, None, lo_open=True), default=DEFAULT_MAX_UPLOAD_MB,
                    help="largest accepted upload (external mask PNG) in MiB (default 32)")
     p.add_argument("--max-sessions", type=int_range(1), default=8,
                    help="open images kept in memory (default 8; older idle ones are closed, their autosave kept)")
@@ -130,6 +143,7 @@ def prepare_web(argv=None, load_model=True) -> WebSetup:
         UserError / FileNotFoundError: bad input, named in the one-line message.
     """
     args = web_parser().parse_args(argv)
+    _require_web_stack()
     classes = annotation_cli.parse_classes(args.classes)
     images = Path(args.images)
     if not images.exists():
@@ -155,6 +169,8 @@ def prepare_web(argv=None, load_model=True) -> WebSetup:
     setup = WebSetup(app=None, host=args.host, port=args.port, url=_url(args.host, args.port, token), token=token)
     if not load_model:
         return setup
+    from isegm.web.server import create_app
+
     runtime.make_deterministic()
     net = _load_model(checkpoint, device, params)
     settings = runtime.session_settings(checkpoint, device, params)

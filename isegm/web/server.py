@@ -54,10 +54,9 @@ JSON_LIMIT = 64 * 1024
 DEFAULT_MAX_UPLOAD = 32 * 1024 * 1024
 TOKEN_COOKIE = "isegm_token"
 TOKEN_HEADER = "x-isegm-token"
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 MAX_LABEL = 200
 
-__all__ = ["create_app", "WebError", "JSON_LIMIT", "DEFAULT_MAX_UPLOAD", "LOOPBACK_HOSTS"]
+__all__ = ["create_app", "WebError", "JSON_LIMIT", "DEFAULT_MAX_UPLOAD"]
 
 
 class WebError(Exception):

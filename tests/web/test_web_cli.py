@@ -125,3 +125,12 @@ def test_module_starts_and_serves(folders, tiny_checkpoint, tmp_path):
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def test_missing_web_stack_is_one_line(folders, tiny_checkpoint, capsys, monkeypatch):
+    images, out = folders
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # `import uvicorn` now raises ImportError
+    status, err = run_main(capsys, ["--images", str(images), "--out", str(out), "--checkpoint",
+                                    str(tiny_checkpoint), "--cpu", "--port", str(free_port())])
+    assert status == 2 and err.strip() == ("error: the web view needs uvicorn: python3 -m pip install -r "
+                                           "requirements.txt")
