@@ -216,10 +216,14 @@ def create_app(images_dir, out_dir, make_session: Callable[[], object], *, class
                                             f"answers only {', '.join(sorted(hosts))} (bound to loopback)")
         from_query = False
         if token is not None:
-            given = request.headers.get(TOKEN_HEADER) or request.cookies.get(TOKEN_COOKIE)
-            if not given and "token" in request.query_params:
-                given, from_query = request.query_params["token"], True
-            if not given or not hmac.compare_digest(given.encode("utf-8", "replace"), token.encode("utf-8")):
+            # any of the three may carry it: a cookie left by an earlier server (another token) must not
+            # hide the right token in the URL just opened
+            expected = token.encode("utf-8")
+            query = request.query_params.get("token")
+            from_query = bool(query) and hmac.compare_digest(query.encode("utf-8", "replace"), expected)
+            given = [request.headers.get(TOKEN_HEADER), request.cookies.get(TOKEN_COOKIE)]
+            if not from_query and not any(g and hmac.compare_digest(g.encode("utf-8", "replace"), expected)
+                                          for g in given):
                 return _error_response(401, "missing or wrong token: open the URL the server printed at start "
                                             "(http://HOST:PORT/?token=...)", code="token")
         try:
@@ -245,6 +249,13 @@ def create_app(images_dir, out_dir, make_session: Callable[[], object], *, class
     @app.exception_handler(Conflict)
     async def _conflict(_request, exc: Conflict):
         return _error_response(409, str(exc), exc.code, **exc.extra)
+
+    @app.exception_handler(Exception)
+    async def _internal(_request, exc: Exception):  # a bug or a device failure: logged, answered in one line
+        logger.error("request failed", exc_info=exc)
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return _error_response(500, f"internal error: {type(exc).__name__}{': ' + text[:200] if text else ''} "
+                                    "(see the server log)", "internal")
 
     async def on_worker(fn, *args):
         return await asyncio.get_running_loop().run_in_executor(worker, fn, *args)

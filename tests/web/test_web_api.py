@@ -382,6 +382,9 @@ def test_token_and_host_checks(folders, tiny_checkpoint):
         assert client.get("/api/images").status_code == 200  # the cookie from the page carries it
         client.cookies.clear()
         assert client.get("/api/images").status_code == 401
+        client.cookies.set("isegm_token", "left-by-an-earlier-server")
+        assert client.get("/", params={"token": token}).status_code == 200
+        assert client.get("/api/images").status_code == 200  # the fresh cookie replaced the stale one
         r = client.get("/api/info", headers={"X-Isegm-Token": token, "Host": "evil.example:8000"})
         assert r.status_code == 400 and "refused Host" in r.json()["detail"]
         assert client.get("/api/info", headers={"X-Isegm-Token": token, "Host": "localhost:8000"}).status_code == 200
@@ -546,3 +549,30 @@ def test_busy_image_refuses_a_second_change_and_predicts_off_the_request_thread(
         assert client.post("/api/close", json={"name": "other.jpg"}).json() == {"closed": True}
         assert client.post("/api/close", json={"name": "other.jpg"}).json() == {"closed": False}
         assert tab.open(resume=True)["outcome"] == "resumed" and len(tab.state["clicks"]) == 1
+
+
+class FailingPredictor(GatedPredictor):
+    """Fails its second prediction like a device error would."""
+
+    def get_prediction(self, clicker, prev_mask=None):
+        if len(clicker.get_clicks()) == 2:
+            raise RuntimeError("CUDA error: out of memory\nmore lines")
+        return super().get_prediction(clicker, prev_mask)
+
+
+def test_a_failing_prediction_is_one_line_500_and_the_session_survives(folders):
+    images, out = folders
+    gate = threading.Event()
+    gate.set()
+    app = create_app(images, out, lambda: AnnotationSession(FailingPredictor(gate, threading.Event()),
+                                                            settings={"checkpoint": {"path": "fake.pth"}}))
+    with TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False) as client:
+        tab = Tab(client, "scene.png")
+        tab.open()
+        tab.post("/api/click", y=30, x=30, positive=True)
+        body = tab.post("/api/click", expect=500, y=40, x=40, positive=True)
+        assert body["detail"] == "internal error: RuntimeError: CUDA error: out of memory (see the server log)"
+        state = client.get("/api/state", params={"name": "scene.png"}).json()
+        assert state["revision"] == 1 and len(state["clicks"]) == 1
+        tab.post("/api/finish")
+        assert tab.state["objects"][0]["area"] > 0
