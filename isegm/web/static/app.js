@@ -431,11 +431,13 @@
   });
   labelInput.addEventListener("change", applyLabel);
   $("stuff").addEventListener("change", applyLabel);
-  $("finish").addEventListener("click", finish);
-  $("undo").addEventListener("click", undo);
-  $("reset").addEventListener("click", reset);
-  $("save").addEventListener("click", () => { applyLabel(); save(); });
-  $("clear-box").addEventListener("click", () => change("api/box", {box: null}));
+  // Buttons hand the focus back to the canvas, so that Space afterwards finishes once (not "presses" the button).
+  const button = (id, fn) => $(id).addEventListener("click", () => { canvas.focus(); fn(); });
+  button("finish", finish);
+  button("undo", undo);
+  button("reset", reset);
+  button("save", () => { applyLabel(); save(); });
+  button("clear-box", () => change("api/box", {box: null}));
   $("mask-button").addEventListener("click", () => { if (S.state) $("mask-file").click(); });
   $("mask-file").addEventListener("change", (e) => {
     const file = e.target.files[0];
@@ -447,7 +449,7 @@
   let thresholdTimer = null;
   const thr = $("threshold");
   thr.addEventListener("pointerdown", () => { thresholdHeld = true; });
-  thr.addEventListener("pointerup", () => { thresholdHeld = false; });
+  window.addEventListener("pointerup", () => { thresholdHeld = false; });
   thr.addEventListener("input", () => {
     $("threshold-value").textContent = parseFloat(thr.value).toFixed(2);
     clearTimeout(thresholdTimer);
