@@ -1,9 +1,10 @@
-"""Console entry points (``isegm-train``, ``isegm-evaluate``, ``isegm-annotate``, ``isegm-demo``).
+"""Console entry points (``isegm-train``, ``isegm-evaluate``, ``isegm-annotate``, ``isegm-demo``, ``isegm-web``).
 
 Each runs the checkout's own script with the same arguments, exactly as ``python3 train.py ...``
 would: the recipes (``models/``), ``config.yml`` and the GUI live in the source checkout, which
 the README's set-up installs in editable mode (``pip install -e .``). From an installation
-without the checkout, the entry points stop with a one-line error saying so.
+without the checkout, the entry points stop with a one-line error saying so. ``isegm-web`` lives in
+the package itself (:mod:`isegm.web.cli`, the same as ``python -m isegm.web``).
 """
 from __future__ import annotations
 
@@ -50,3 +51,10 @@ def annotate() -> None:
 def demo() -> None:
     """``isegm-demo``: ``python3 demo.py``."""
     _run("isegm-demo")
+
+
+def web() -> None:
+    """``isegm-web``: ``python -m isegm.web`` (the browser annotation server)."""
+    from isegm.web.cli import main
+
+    sys.exit(main())

@@ -11,6 +11,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.parametrize("command, expected", [
     ("isegm-evaluate", "NoBRS"), ("isegm-train", "--resume-exp"), ("isegm-annotate", "--clicks"), ("isegm-demo", "--overwrite"),
+    ("isegm-web", "--images"),
 ])
 def test_entry_point_runs_the_script(command, expected):
     exe = shutil.which(command)
