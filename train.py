@@ -166,7 +166,8 @@ def main(argv=None):
 
     from isegm.engine.recipe import run_recipe
     from isegm.config import load_config, parse_overrides
-    from isegm.utils.exp import ExpPaths, find_checkpoint, find_run, init_experiment, script_family
+    from isegm.inference.utils import find_checkpoint
+    from isegm.utils.exp import ExpPaths, find_run, init_experiment, script_family
     from isegm.utils.log import setup_logging
 
     cfg = load_config(args.config_path, parse_overrides(args.overrides))
@@ -176,7 +177,7 @@ def main(argv=None):
     resume = None
     if args.resume_exp:
         run = find_run(Path(cfg.EXPS_PATH) / script_family(Path(args.model_path)), args.resume_exp)
-        resume = find_checkpoint(run / "checkpoints", args.resume_prefix)
+        resume = find_checkpoint(run / "checkpoints", args.resume_prefix, allow_path=False)
     device, distributed = select_device(args)
     if distributed:
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")

@@ -14,7 +14,7 @@ from isegm.errors import UserError
 logger = logging.getLogger(__name__)
 
 
-def find_checkpoint(weights_dir, name: str) -> Path:
+def find_checkpoint(weights_dir, name: str, *, allow_path: bool = True) -> Path:
     """Locate a checkpoint file as RITM's ``find_checkpoint``.
 
     ``name`` may be an existing path; a ``*.pth`` name relative to ``weights_dir``; a prefix
@@ -22,7 +22,8 @@ def find_checkpoint(weights_dir, name: str) -> Path:
     only in the single sub-folder of ``weights_dir`` starting with ``MODEL``.
 
     This is the one weights-folder lookup; a trainer-side lookup of ``<prefix>*.pth`` in an
-    experiment's checkpoints folder is ``find_checkpoint(checkpoints_dir, prefix)``.
+    experiment's checkpoints folder is ``find_checkpoint(checkpoints_dir, prefix, allow_path=False)``
+    (``allow_path=False``: ``name`` is never taken as a path of its own).
 
     Raises:
         FileNotFoundError: nothing matches (the message names the searched folder).
@@ -30,9 +31,9 @@ def find_checkpoint(weights_dir, name: str) -> Path:
         UserError: several files or model folders match.
     """
     direct = Path(name).expanduser()
-    if direct.is_file():
+    if allow_path and direct.is_file():
         return direct
-    if direct.is_dir():
+    if allow_path and direct.is_dir():
         raise IsADirectoryError(f"checkpoint {name} is a folder; expected a .pth file "
                                 f"(use --exp-path to evaluate an experiment's checkpoints)")
     if weights_dir is None:
@@ -51,16 +52,26 @@ def find_checkpoint(weights_dir, name: str) -> Path:
     if name.endswith(".pth"):
         path = model_dir / name
         if not path.is_file():
-            raise FileNotFoundError(f"checkpoint not found: {name} (also looked for {path})")
+            where = (f"neither {name} nor {path} exists" if allow_path and Path(name) != path
+                     else f"{path} does not exist")
+            raise FileNotFoundError(f"checkpoint not found: {where}{_listing(model_dir)}")
         return path
 
     matches = sorted(model_dir.rglob(f"{name}*.pth"))
     if not matches:
-        raise FileNotFoundError(f"no checkpoint matching {name}*.pth under {model_dir}")
+        raise FileNotFoundError(f"no checkpoint matching {name}*.pth under {model_dir}{_listing(model_dir)}")
     if len(matches) > 1:
         raise UserError(f"several checkpoints match {name}*.pth under {model_dir}: "
                          f"{[str(m) for m in matches[:5]]}")
     return matches[0]
+
+
+def _listing(folder: Path, limit: int = 8) -> str:
+    names = sorted(p.name for p in folder.glob("*.pth")) if folder.is_dir() else []
+    if not names:
+        return f" (no .pth files in {folder})" if folder.is_dir() else f" ({folder} does not exist)"
+    more = f", ... {len(names) - limit} more" if len(names) > limit else ""
+    return f" (there: {', '.join(names[:limit])}{more})"
 
 
 def find_experiment_checkpoints(exps_dir, exp_spec: str):

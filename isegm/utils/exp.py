@@ -83,18 +83,3 @@ def init_experiment(exps_path: Path, script: Path, exp_name: str = "", resume_ex
         if not dst.exists():
             shutil.copy2(script, dst)
     return paths
-
-
-def find_checkpoint(checkpoints_dir: Path, prefix: str) -> Path:
-    """The checkpoint in ``checkpoints_dir`` whose file name starts with ``prefix`` (``last``, ``best``, ``050``).
-
-    Raises:
-        FileNotFoundError: none or several match (the message lists what is there).
-    """
-    matches = sorted(Path(checkpoints_dir).glob(f"{prefix}*.pth"))
-    if len(matches) != 1:
-        there = ", ".join(p.name for p in sorted(Path(checkpoints_dir).glob("*.pth"))) or "none"
-        raise FileNotFoundError(
-            f"expected exactly one checkpoint '{prefix}*.pth' in {checkpoints_dir}, found {len(matches)} "
-            f"(checkpoints there: {there})")
-    return matches[0]

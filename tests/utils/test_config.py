@@ -4,7 +4,8 @@ import pytest
 
 from isegm.config import KNOWN_KEYS, dataset_path, load_config, parse_overrides
 from isegm.errors import UserError
-from isegm.utils.exp import find_checkpoint, init_experiment, script_family
+from isegm.inference.utils import find_checkpoint
+from isegm.utils.exp import init_experiment, script_family
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -73,5 +74,5 @@ def test_experiment_folders_are_numbered_and_resumable(tmp_path):
         init_experiment(tmp_path / "exps", script, resume_exp="00")
     (first.checkpoints / "last_checkpoint.pth").write_bytes(b"x")
     assert find_checkpoint(first.checkpoints, "last").name == "last_checkpoint.pth"
-    with pytest.raises(FileNotFoundError, match="last_checkpoint.pth"):
+    with pytest.raises(FileNotFoundError, match="there: last_checkpoint.pth"):
         find_checkpoint(first.checkpoints, "best")
