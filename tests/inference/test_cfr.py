@@ -254,3 +254,19 @@ def test_eval_settings_refuse_bad_cfr_values(kwargs, match):
 
     with pytest.raises(UserError, match=match):
         EvalSettings(**kwargs)
+
+
+def test_cli_flags_reach_the_settings(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("evaluate_model_cfr", REPO_ROOT / "scripts" / "evaluate_model.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    config = tmp_path / "config.yml"
+    config.write_text("GRABCUT_PATH: ./GrabCut\n")
+    base = ["NoBRS", "--checkpoint", "x", "--cpu", "--config-path", str(config)]
+    _, settings, _ = script.parse_args(base)
+    assert (settings.cf_n, settings.acf, settings.cf_clicks, settings.focus_refine) == (0, False, None, False)
+    _, settings, _ = script.parse_args(base + ["--cf-n", "4", "--acf", "--cf-clicks", "1", "--focus-refine"])
+    assert (settings.cf_n, settings.acf, settings.cf_clicks, settings.focus_refine) == (4, True, 1, True)
+    assert settings.mode_label() == "NoBRS_acf4c1_focus"
