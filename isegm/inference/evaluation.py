@@ -232,8 +232,8 @@ class EvalSettings:
                             f"(the most extra runs per click; CFR-ICL used 4)")
 
     def variant(self) -> str:
-        """The refinements in force as a name suffix: '' (none), 'cf4', 'acf4', 'cf4c1' (first click only),
-        '_focus' ... (e.g. 'acf4_focus')."""
+        """The refinements in force as a name suffix: '' (none), 'cf4', 'acf4', 'cf4c1' (CFR on the first
+        click only), 'focus', 'acf4_focus' ..."""
         name = ""
         if self.cf_n > 0:
             name = f"{'acf' if self.acf else 'cf'}{self.cf_n}" + (f"c{self.cf_clicks}" if self.cf_clicks else "")
