@@ -65,6 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-size", type=int_range(1), default=None, help="Longest side of the network input.")
     parser.add_argument("--max-samples", type=int_range(1), default=None,
                         help="Evaluate only the first N samples of each dataset (quick checks).")
+    parser.add_argument("--cf-n", type=int_range(0), default=0, metavar="N",
+                        help="Cascade-forward refinement (CFR-ICL): feed each click's output back N more times (>= 0).")
+    parser.add_argument("--acf", action="store_true",
+                        help="Adaptive CFR: stop once a run changes <= 20 mask pixels (needs --cf-n N >= 1).")
+    parser.add_argument("--cf-clicks", type=int_range(1), default=None, metavar="K",
+                        help="CFR only on the first K clicks (CFR-ICL's --cf-click, its default 1); default: every click.")
+    parser.add_argument("--focus-refine", action="store_true",
+                        help="Focus refinement (FocalClick-style): re-predict a crop around the click's change, merge it.")
     parser.add_argument("--save-ious", action="store_true", help="Save per-click IoU arrays (ious/*.npy).")
     parser.add_argument("--print-ious", action="store_true", help="Run all clicks; add mIoU@1,2,3,5,10,20.")
     parser.add_argument("--vis-preds", action="store_true", help="Save a visualisation of every click.")
@@ -121,7 +129,8 @@ def parse_args(argv=None):
                             min_n_clicks=args.min_n_clicks, target_iou=args.target_iou, thresh=args.thresh,
                             max_size=args.max_size, clicks_limit=args.clicks_limit, print_ious=args.print_ious,
                             iou_analysis=args.iou_analysis, save_ious=args.save_ious, vis_preds=args.vis_preds,
-                            max_samples=args.max_samples, progress=not args.no_progress)
+                            max_samples=args.max_samples, progress=not args.no_progress, cf_n=args.cf_n,
+                            acf=args.acf, cf_clicks=args.cf_clicks, focus_refine=args.focus_refine)
     return args, settings, cfg
 
 

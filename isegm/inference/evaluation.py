@@ -189,6 +189,15 @@ class EvalSettings:
         vis_preds: save per-click visualisations (``predictions_vis/``).
         max_samples: evaluate only the first N samples of each dataset (None = all).
         progress: show a progress bar.
+        cf_n: cascade-forward refinement, extra runs per click (0 = off; see
+            :class:`~isegm.inference.predictors.cfr.CascadeForwardPredictor`).
+        acf: adaptive CFR (stop once the mask is stable; needs ``cf_n`` >= 1).
+        cf_clicks: CFR only while there are at most this many clicks (CFR-ICL's ``--cf-click``; None = every click).
+        focus_refine: focus refinement after each click
+            (:class:`~isegm.inference.predictors.focus.FocusRefinePredictor`), applied after CFR.
+
+    Raises:
+        UserError: ``cf_n`` < 0, ``cf_clicks`` < 1, or ``acf`` / ``cf_clicks`` without ``cf_n`` >= 1.
     """
 
     mode: str = "NoBRS"
@@ -205,6 +214,53 @@ class EvalSettings:
     vis_preds: bool = False
     max_samples: Optional[int] = None
     progress: bool = True
+    cf_n: int = 0
+    acf: bool = False
+    cf_clicks: Optional[int] = None
+    focus_refine: bool = False
+
+    def __post_init__(self):
+        from isegm.errors import UserError
+
+        if isinstance(self.cf_n, bool) or not isinstance(self.cf_n, int) or self.cf_n < 0:
+            raise UserError(f"--cf-n {self.cf_n!r}: expected an integer >= 0 (extra cascade-forward runs per click)")
+        if self.cf_clicks is not None and (isinstance(self.cf_clicks, bool) or not isinstance(self.cf_clicks, int)
+                                           or self.cf_clicks < 1):
+            raise UserError(f"--cf-clicks {self.cf_clicks!r}: expected an integer >= 1")
+        if (self.acf or self.cf_clicks is not None) and self.cf_n < 1:
+            raise UserError(f"{'--acf' if self.acf else '--cf-clicks'} needs --cf-n N with N >= 1 "
+                            f"(the most extra runs per click; CFR-ICL used 4)")
+
+    def variant(self) -> str:
+        """The refinements in force as a name suffix: '' (none), 'cf4', 'acf4', 'cf4c1' (CFR on the first
+        click only), 'focus', 'acf4_focus' ..."""
+        name = ""
+        if self.cf_n > 0:
+            name = f"{'acf' if self.acf else 'cf'}{self.cf_n}" + (f"c{self.cf_clicks}" if self.cf_clicks else "")
+        if self.focus_refine:
+            name += "_focus" if name else "focus"
+        return name
+
+    def mode_label(self) -> str:
+        """``mode`` with the refinements, e.g. 'NoBRS', 'NoBRS_cf4', 'NoBRS_focus' (table rows and file names)."""
+        variant = self.variant()
+        return f"{self.mode}_{variant}" if variant else self.mode
+
+    def wrap_predictor(self, predictor):
+        """``predictor`` wrapped in the refinements asked for: CFR, then focus refinement around it.
+
+        Raises:
+            UserError: CFR on a model without a previous-mask input.
+        """
+        if self.cf_n > 0:
+            from isegm.inference.predictors.cfr import CascadeForwardPredictor
+
+            predictor = CascadeForwardPredictor(predictor, self.cf_n, adaptive=self.acf, cf_clicks=self.cf_clicks)
+        if self.focus_refine:
+            from isegm.inference.predictors.focus import FocusRefinePredictor
+
+            predictor = FocusRefinePredictor(predictor)
+        return predictor
 
     def effective_target_iou(self) -> float:
         """The stopping IoU actually used (RITM: 1.01 for IoU analysis, else at least 0.8)."""
@@ -259,13 +315,15 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
     logs_path = Path(logs_path)
     target_iou = settings.effective_target_iou()
     single = len(checkpoints) == 1
-    run_name = f"{settings.eval_mode}_{settings.mode}_{settings.n_clicks}"
+    run_name = f"{settings.eval_mode}_{settings.mode_label()}_{settings.n_clicks}"
     name_prefix = f"{logs_prefix}_" if logs_prefix else ""
     model_name = model_name or logs_path.name
     table_path = logs_path / f"{name_prefix}{run_name}.txt"
     results_path = logs_path / f"{name_prefix}{run_name}_results.json"
     results = {
-        "model_name": model_name, "mode": settings.mode, "eval_mode": settings.eval_mode,
+        "model_name": model_name, "mode": settings.mode, "variant": settings.variant(),
+        "cf_n": settings.cf_n, "acf": settings.acf, "cf_clicks": settings.cf_clicks,
+        "focus_refine": settings.focus_refine, "eval_mode": settings.eval_mode,
         "n_clicks": settings.n_clicks, "min_n_clicks": settings.min_n_clicks, "target_iou": target_iou,
         "thresh": settings.thresh, "max_size": settings.max_size, "max_samples": settings.max_samples,
         "checkpoints": [str(c) for c in checkpoints], "table_path": str(table_path),
@@ -284,6 +342,7 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
                 predictor_params["net_clicks_limit"] = settings.clicks_limit
             predictor = get_predictor(model, settings.mode, device, zoom_in_params=zoom_in_params,
                                       max_size=settings.max_size, predictor_params=predictor_params)
+            predictor = settings.wrap_predictor(predictor)
             callback = (reporting.prediction_vis_callback(logs_path / "predictions_vis" / dataset_name,
                                                           settings.thresh) if settings.vis_preds else None)
             all_ious, elapsed_time, records = evaluate_dataset(
@@ -292,7 +351,7 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
                 max_clicks=settings.n_clicks, callback=callback)
 
             summary = reporting.summarize(all_ious, elapsed_time, records, settings.n_clicks, target_iou)
-            row_name = settings.mode if single else checkpoint_path.stem
+            row_name = settings.mode_label() if single else checkpoint_path.stem
             row = reporting.format_table_row(row_name, dataset_name, summary, settings.n_clicks)
             entry = dict(summary)
             if settings.print_ious:
@@ -318,7 +377,7 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
                 entry["miou_curve"] = curve.tolist()
                 if settings.iou_analysis:
                     plot_path = logs_path / "plots" / f"{name_prefix}{file_stem}.png"
-                    reporting.save_iou_plot(plot_path, curve, dataset_name, f"{model_name}_{settings.mode}")
+                    reporting.save_iou_plot(plot_path, curve, dataset_name, f"{model_name}_{settings.mode_label()}")
                     entry["plot_file"] = str(plot_path)
             entry["samples"] = records
             results["datasets"].setdefault(dataset_name, {})[checkpoint_path.stem] = entry

@@ -83,6 +83,11 @@ CASES = [
     (["--checkpoint", "nonexistent_prefix"], "nonexistent_prefix"),
     (["--config-path", "/no/such/config.yml"], "/no/such/config.yml"),
     (["--clicks-limit", "0"], "--clicks-limit 0"),
+    (["--cf-n", "-1"], "argument --cf-n: -1 is out of range"),
+    (["--cf-n", "two"], "argument --cf-n: 'two' is not an integer"),
+    (["--acf"], "--acf needs --cf-n N with N >= 1"),
+    (["--cf-n", "1", "--cf-clicks", "0"], "argument --cf-clicks: 0 is out of range"),
+    (["--cf-clicks", "1"], "--cf-clicks needs --cf-n N with N >= 1"),
 ]
 
 
