@@ -10,7 +10,10 @@ or converted input is named below the row) and writes under the logs folder the 
 appended) and a results json; ``--save-ious`` adds the per-click IoU arrays (``ious/*.npy``),
 ``--iou-analysis`` the mIoU plot, ``--vis-preds`` per-click images. The work is
 :func:`isegm.inference.evaluation.evaluate`; this script parses flags and the config.
-Bad input: ``error: ...`` on one line, exit status 2 (``--debug`` for the traceback).
+Modes: NoBRS, RGB-BRS, DistMap-BRS, f-BRS-A, f-BRS-B, f-BRS-C (RITM's; BRS runs L-BFGS after every click
+from the 2nd, so it is several times slower per click than NoBRS, f-BRS least so).
+Bad input: ``error: ...`` on one line, exit status 2 (``--debug`` for the traceback); a BRS mode the
+model cannot run (e.g. f-BRS on a model without a feature insertion point) is one such line.
 """
 from __future__ import annotations
 
@@ -40,7 +43,11 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(description="NoC evaluation of an interactive segmentation model (RITM protocol).")
-    parser.add_argument("mode", choices=PREDICTOR_MODES, help="Predictor mode; only NoBRS is implemented.")
+    parser.add_argument("mode", choices=PREDICTOR_MODES,
+                        help="Predictor mode: NoBRS (plain network), RGB-BRS / DistMap-BRS (input BRS: L-BFGS on "
+                             "a bias of the image / click maps, full network per step), f-BRS-A / f-BRS-B / "
+                             "f-BRS-C (feature BRS: per-channel scale and bias at an inner layer, only the head "
+                             "re-runs; on HRNet A and B are the same). BRS modes optimise from the 2nd click.")
     ckpt = parser.add_mutually_exclusive_group(required=True)
     ckpt.add_argument("--checkpoint", type=str, default="",
                       help="Checkpoint path, or a name/prefix under INTERACTIVE_MODELS_PATH (MODEL:NAME allowed).")
@@ -60,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--thresh", type=float_range(0.0, 1.0, lo_open=True, hi_open=True), default=0.49,
                         help="Probability threshold of the mask, in (0, 1).")
     parser.add_argument("--clicks-limit", type=int, default=None,
-                        help="Give the network only the first N clicks (-1 = --n-clicks).")
+                        help="Give the network only the first N clicks (-1 = --n-clicks); default: all for "
+                             "NoBRS, 5 for RGB-/DistMap-BRS, 8 for f-BRS (RITM). The BRS loss always uses "
+                             "every click.")
     parser.add_argument("--eval-mode", type=str, default="cvpr", help="cvpr or fixed<N> (e.g. fixed400).")
     parser.add_argument("--max-size", type=int_range(1), default=None, help="Longest side of the network input.")
     parser.add_argument("--max-samples", type=int_range(1), default=None,
@@ -102,7 +111,7 @@ def parse_args(argv=None):
     args = build_parser().parse_args(argv)
     try:
         check_brs_mode(args.mode)
-    except NotImplementedError as exc:
+    except ValueError as exc:
         raise UserError(str(exc)) from None
     args.dataset_names = [resolve(n).name for n in args.datasets.split(",") if n.strip()]
     if not args.dataset_names:

@@ -173,7 +173,9 @@ class EvalSettings:
     """Options of a NoC evaluation run (RITM's ``evaluate_model.py`` flags).
 
     Attributes:
-        mode: predictor mode ('NoBRS').
+        mode: predictor mode: 'NoBRS', 'RGB-BRS', 'DistMap-BRS', 'f-BRS-A', 'f-BRS-B', 'f-BRS-C'
+            (see :func:`isegm.inference.predictors.get_predictor`; the BRS modes use ``thresh`` as
+            their early-stop probability, as RITM).
         eval_mode: 'cvpr' or 'fixed<N>' (see :func:`isegm.inference.utils.get_eval_zoom_in_params`).
         n_clicks: maximum clicks per sample (>= 1).
         min_n_clicks: never stop before this many clicks (>= 0).
@@ -181,7 +183,9 @@ class EvalSettings:
             ``print_ious`` / ``iou_analysis`` and ``min_n_clicks`` <= 1.
         thresh: probability threshold of the mask, in (0, 1).
         max_size: longest side of the network input (None = no limit).
-        clicks_limit: give the network only the first N clicks (None = all).
+        clicks_limit: give the network only the first N clicks (None = the mode's default: all for
+            NoBRS, 5 for RGB-/DistMap-BRS, 8 for f-BRS, whose cached features are also recomputed
+            only up to this many clicks).
         print_ious: add mIoU@1,2,3,5,10,20 to the row and the json.
         iou_analysis: save the mIoU curve plot (``plots/*.png``).
         save_ious: save the (N, n_clicks) float32 per-click IoU arrays (``ious/*.npy``, NaN after a
@@ -297,7 +301,8 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
         ``ious_file``, ``plot_file``, ``table_row`` and per-sample ``samples`` records.
 
     Raises:
-        UserError: from the checkpoint loader (not a checkpoint, truncated ...) or the eval mode.
+        UserError: from the checkpoint loader (not a checkpoint, truncated ...), the eval mode, or a
+            BRS mode the model cannot run (``BRSModelError``, naming mode and model class).
         FileNotFoundError: a checkpoint is missing.
     """
     from isegm.inference import reporting
@@ -341,7 +346,8 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
             if settings.clicks_limit is not None:
                 predictor_params["net_clicks_limit"] = settings.clicks_limit
             predictor = get_predictor(model, settings.mode, device, zoom_in_params=zoom_in_params,
-                                      max_size=settings.max_size, predictor_params=predictor_params)
+                                      max_size=settings.max_size, predictor_params=predictor_params,
+                                      prob_thresh=settings.thresh)
             predictor = settings.wrap_predictor(predictor)
             callback = (reporting.prediction_vis_callback(logs_path / "predictions_vis" / dataset_name,
                                                           settings.thresh) if settings.vis_preds else None)

@@ -75,3 +75,35 @@ class DeeplabModel(ISModel):
     def backbone_forward(self, image: torch.Tensor, coord_features: torch.Tensor | None = None) -> dict:
         features = self.feature_extractor(image, coord_features)
         return {"instances": self.head(features[0])}
+
+    # f-BRS insertion points (f-BRS paper, sec. 3.3 and RITM's FeatureBRSPredictor): after the
+    # ResNet's last stage ('after_c4', f-BRS-A), after ASPP + skip concatenation ('after_aspp',
+    # f-BRS-B), after the DeepLab decoder ('after_deeplab', f-BRS-C).
+    feature_brs_points = {"f-BRS-A": "after_c4", "f-BRS-B": "after_aspp", "f-BRS-C": "after_deeplab"}
+
+    def brs_feature_channels(self, point: str) -> int:
+        """after_c4: 512 * expansion; after_aspp: deeplab_ch + 32; after_deeplab: deeplab_ch."""
+        fe = self.feature_extractor
+        channels = {"after_c4": fe.aspp_in_channels, "after_aspp": fe.ch + 32, "after_deeplab": fe.ch}
+        if point not in channels:
+            raise ValueError(f"{type(self).__name__} has no f-BRS insertion point {point!r}; it has {sorted(channels)}")
+        return channels[point]
+
+    def brs_head_input(self, x: torch.Tensor, additional_features: torch.Tensor | None, point: str):
+        self.brs_feature_channels(point)
+        fe = self.feature_extractor
+        if point == "after_deeplab":
+            return fe(x, additional_features)[0], None
+        c1, c4 = fe.encode(x, additional_features)
+        if point == "after_c4":
+            return c4, c1
+        return fe.aspp_features(c4, c1), None
+
+    def brs_head(self, features: torch.Tensor, extra, point: str) -> torch.Tensor:
+        self.brs_feature_channels(point)
+        fe = self.feature_extractor
+        if point == "after_c4":
+            features = fe.head(fe.aspp_features(features, extra))
+        elif point == "after_aspp":
+            features = fe.head(features)
+        return self.head(features)

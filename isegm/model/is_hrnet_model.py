@@ -71,3 +71,38 @@ class HRNetModel(ISModel):
     def backbone_forward(self, image: torch.Tensor, coord_features: torch.Tensor | None = None) -> dict:
         out, out_aux = self.feature_extractor(image, coord_features)
         return {"instances": out, "instances_aux": out_aux}
+
+    # f-BRS (RITM's mapping of the generic modes onto HRNet): A = the concatenated HRNet features
+    # before the OCR head (f-BRS-A 'after_c4' and f-BRS-B 'after_aspp' both map there), C = the OCR
+    # output before the class head ('after_deeplab').
+    _FEATURE_BRS_POINTS = {"f-BRS-A": "A", "f-BRS-B": "A", "f-BRS-C": "C"}
+
+    @property
+    def feature_brs_points(self) -> dict[str, str]:
+        """f-BRS mode -> 'A' | 'C'; no 'C' without the OCR head (``ocr_width == 0``)."""
+        if self.config.ocr_width > 0:
+            return dict(self._FEATURE_BRS_POINTS)
+        return {mode: point for mode, point in self._FEATURE_BRS_POINTS.items() if point != "C"}
+
+    def brs_feature_channels(self, point: str) -> int:
+        """A: 15 * width (18 -> 270); C: 2 * ocr_width."""
+        self._check_brs_point(point)
+        return 15 * self.config.width if point == "A" else 2 * self.config.ocr_width
+
+    def brs_head_input(self, x: torch.Tensor, additional_features: torch.Tensor | None, point: str):
+        self._check_brs_point(point)
+        feats = self.feature_extractor.compute_hrnet_feats(x, additional_features)
+        if point == "A":
+            return feats, None
+        return self.feature_extractor.ocr_features(feats)[0], None
+
+    def brs_head(self, features: torch.Tensor, extra, point: str) -> torch.Tensor:
+        self._check_brs_point(point)
+        if point == "A":
+            return self.feature_extractor.heads_forward(features)[0]
+        return self.feature_extractor.cls_head(features)
+
+    def _check_brs_point(self, point: str) -> None:
+        if point not in self.feature_brs_points.values():
+            raise ValueError(f"{type(self).__name__} (ocr_width={self.config.ocr_width}) has no f-BRS insertion "
+                             f"point {point!r}; it has {sorted(set(self.feature_brs_points.values()))}")

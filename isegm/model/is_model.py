@@ -179,11 +179,7 @@ class ISModel(nn.Module):
 
         image, prev_mask = self.prepare_input(image)
         coord_features = self.get_coord_features(image, prev_mask, points)
-
-        if self.rgb_conv is not None:
-            outputs = self.backbone_forward(self.rgb_conv(torch.cat((image, coord_features), dim=1)))
-        else:
-            outputs = self.backbone_forward(image, self.maps_transform(coord_features))
+        outputs = self.backbone_forward(*self.fuse_inputs(image, coord_features))
 
         size = image.shape[2:]
         result = {"instances": self._upsample(outputs["instances"], size)}
@@ -224,6 +220,46 @@ class ISModel(nn.Module):
         if prev_mask is not None:
             coord_features = torch.cat((prev_mask, coord_features), dim=1)
         return coord_features
+
+    def fuse_inputs(self, image: torch.Tensor, coord_features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Normalised image (B, 3, H, W) and click maps (B, coord_feature_ch, H, W) -> the arguments
+        of :meth:`backbone_forward`: ``(rgb_conv(image ++ maps), None)`` with ``rgb_conv``, else
+        ``(image, maps_transform(maps))`` ((B, 64, H/2, W/2) features added after the first conv)."""
+        if self.rgb_conv is not None:
+            return self.rgb_conv(torch.cat((image, coord_features), dim=1)), None
+        return image, self.maps_transform(coord_features)
+
+    # ------------------------------------------------------------------ f-BRS insertion points
+    #: f-BRS mode -> this model's feature insertion point (Sofiiuk et al. 2020, "f-BRS", sec. 3.3);
+    #: empty: the model has none and refuses feature BRS.
+    feature_brs_points: ClassVar[dict[str, str]] = {}
+
+    def feature_brs_point(self, brs_mode: str) -> str:
+        """The insertion point used for ``brs_mode`` ('f-BRS-A' | 'f-BRS-B' | 'f-BRS-C').
+
+        Raises:
+            ValueError: the model has no such insertion point (the message names mode and class).
+        """
+        point = self.feature_brs_points.get(brs_mode)
+        if point is None:
+            raise ValueError(f"{brs_mode} needs a feature insertion point that {type(self).__name__} does not have"
+                             + (f" (it has {', '.join(sorted(self.feature_brs_points))})"
+                                if self.feature_brs_points else ""))
+        return point
+
+    def brs_feature_channels(self, point: str) -> int:
+        """Channels of the features at insertion ``point`` (the length of f-BRS's scale and bias)."""
+        raise ValueError(f"{type(self).__name__} has no feature insertion point {point!r}")
+
+    def brs_head_input(self, x: torch.Tensor, additional_features: torch.Tensor | None, point: str):
+        """First part of :meth:`backbone_forward` up to ``point``: -> ``(features (B, C, h, w), extra)``,
+        ``extra`` being whatever :meth:`brs_head` needs besides the features (or None)."""
+        raise ValueError(f"{type(self).__name__} has no feature insertion point {point!r}")
+
+    def brs_head(self, features: torch.Tensor, extra, point: str) -> torch.Tensor:
+        """Rest of :meth:`backbone_forward` from ``point``: -> low-resolution 'instances' logits, so that
+        ``brs_head(*brs_head_input(x, a, p), p)`` equals ``backbone_forward(x, a)['instances']``."""
+        raise ValueError(f"{type(self).__name__} has no feature insertion point {point!r}")
 
     def backbone_forward(self, image: torch.Tensor, coord_features: torch.Tensor | None = None) -> dict:
         """Normalised image (B, 3, H, W) and fused click features (B, 64, H/2, W/2) or None ->

@@ -112,14 +112,28 @@ def test_script_and_library_give_identical_results(tmp_path, capsys):
     assert a["samples"][0]["ious"][0] > 0
 
 
-def test_cli_refuses_brs_and_unknown_datasets(tmp_path, capsys):
+def test_cli_refuses_brs_without_insertion_point_and_unknown_datasets(tmp_path, capsys):
+    from eval_fixtures import make_grabcut, randomize_weights
     from isegm.errors import run_cli
+    from isegm.model import HRNetModel, save_is_model
 
     spec = importlib.util.spec_from_file_location("evaluate_model_script", SCRIPT)
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    assert run_cli(script.main, ["f-BRS-B", "--checkpoint", "x"]) == 2
-    assert "not implemented yet" in capsys.readouterr().err
+    # An HRNet without OCR has no f-BRS-C insertion point (the OCR output): one line, nothing written.
+    data = make_grabcut(tmp_path / "GrabCut", n=1, empty=False)
+    (tmp_path / "weights").mkdir()
+    model = randomize_weights(HRNetModel(width=18, ocr_width=0, small=True, use_rgb_conv=False, use_disks=True,
+                                         norm_radius=5, with_prev_mask=True))
+    save_is_model(model, tmp_path / "weights" / "noocr.pth")
+    (tmp_path / "config.yml").write_text("INTERACTIVE_MODELS_PATH: ./weights\nEXPS_PATH: ./exps\n")
+    assert run_cli(script.main, ["f-BRS-C", "--checkpoint", str(tmp_path / "weights" / "noocr.pth"), "--cpu",
+                                 "--datasets", "GrabCut", "--set", f"GRABCUT_PATH={data}", "--config-path",
+                                 str(tmp_path / "config.yml"), "--logs-path", str(tmp_path / "logs"),
+                                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: f-BRS-C") and "HRNetModel" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "logs").exists() or not any(p.is_file() for p in (tmp_path / "logs").rglob("*"))
     assert run_cli(script.main, ["NoBRS", "--checkpoint", "x", "--datasets", "GrabCut,Foo"]) == 2
     err = capsys.readouterr().err
     assert "Foo" in err and "GrabCut, Berkeley, DAVIS" in err
@@ -194,13 +208,18 @@ def test_real_grabcut_with_random_hrnet18s(script, tmp_path, grabcut_path, refer
     assert (logs / "cvpr_NoBRS_3.txt").exists()
 
 
-def test_script_runs_standalone_and_refuses_brs():
+def test_script_runs_standalone_and_accepts_brs_modes():
     import subprocess
 
     result = subprocess.run([sys.executable, str(SCRIPT), "DistMap-BRS", "--checkpoint", "x"],
                             capture_output=True, text=True, timeout=120, cwd=REPO_ROOT.parent)
-    assert result.returncode == 2
-    assert "not implemented yet; use 'NoBRS'" in result.stderr
+    assert result.returncode == 2            # the mode is accepted; the missing checkpoint 'x' is the error
+    assert result.stderr.startswith("error: ") and "DistMap-BRS" not in result.stderr
+    help_text = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True,
+                               timeout=120, cwd=REPO_ROOT.parent).stdout
+    for mode in ("NoBRS", "RGB-BRS", "DistMap-BRS", "f-BRS-A", "f-BRS-B", "f-BRS-C"):
+        assert mode in help_text
+    assert "only NoBRS" not in help_text
 
 
 def test_exp_path_lists_checkpoints(tmp_path):

@@ -15,9 +15,12 @@ def test_prediction_before_image_raises():
 
 
 @pytest.mark.parametrize("mode", BRS_MODES)
-def test_brs_modes_not_implemented(mode):
-    with pytest.raises(NotImplementedError, match="NoBRS"):
+def test_brs_modes_refuse_a_model_without_their_insertion_point(mode):
+    from isegm.errors import UserError
+
+    with pytest.raises(UserError, match=f"{mode}.*DiskNet") as info:
         get_predictor(DiskNet(), mode, "cpu")
+    assert isinstance(info.value, ValueError) and "\n" not in str(info.value)
 
 
 def test_unknown_mode():
@@ -115,7 +118,10 @@ def test_cvpr_predictor_params():
 
 
 def test_unknown_predictor_keywords_are_refused_by_name():
-    with pytest.raises(TypeError, match="prob_thresh"):
-        get_predictor(DiskNet(), "NoBRS", "cpu", prob_thresh=0.5)
+    get_predictor(DiskNet(), "NoBRS", "cpu", prob_thresh=0.5)    # RITM's evaluate_model passes it to every mode
+    with pytest.raises(TypeError, match="lbfgs_params"):
+        get_predictor(DiskNet(), "NoBRS", "cpu", lbfgs_params={"maxfun": 5})
+    with pytest.raises(TypeError, match="brs_opt_func_params"):
+        get_predictor(DiskNet(), "NoBRS", "cpu", brs_opt_func_params={})
     with pytest.raises(TypeError, match="net_click_limit"):
         get_predictor(DiskNet(), "NoBRS", "cpu", predictor_params={"net_click_limit": 3})

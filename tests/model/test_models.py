@@ -149,3 +149,54 @@ def test_xavier_gluon_init_matches_ritm_rule():
     assert torch.all(model.feature_extractor.bn1.weight == 1) and torch.all(model.feature_extractor.bn1.bias == 0)
     assert torch.all(model.maps_transform[0].bias == 0)
     assert model.maps_transform[3].scale.item() == pytest.approx(0.05)   # ScaleLayer untouched
+
+
+def _randomized(model, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if tensor.is_floating_point():
+                if name.endswith("running_var"):
+                    tensor.copy_(torch.rand(tensor.shape, generator=gen) + 0.5)
+                else:
+                    tensor.copy_(torch.randn(tensor.shape, generator=gen) * 0.1)
+    return model.eval()
+
+
+@pytest.mark.parametrize("kind", ["hrnet", "hrnet_rgb_conv", "deeplab"])
+def test_feature_brs_split_forward_equals_plain_forward(kind):
+    """brs_head(brs_head_input(...)) at every f-BRS insertion point gives the plain forward's logits, bit for bit,
+    and the feature tensor has brs_feature_channels channels."""
+    if kind == "deeplab":
+        model = DeeplabModel(backbone="resnet34", deeplab_ch=16, aspp_dropout=0.2, use_rgb_conv=False, use_disks=True,
+                             norm_radius=5, with_prev_mask=True)
+        expected_points = {"f-BRS-A": "after_c4", "f-BRS-B": "after_aspp", "f-BRS-C": "after_deeplab"}
+    else:
+        model = HRNetModel(width=8, ocr_width=8, small=True, use_rgb_conv=(kind == "hrnet_rgb_conv"), use_disks=True,
+                           norm_radius=5, with_prev_mask=True)
+        expected_points = {"f-BRS-A": "A", "f-BRS-B": "A", "f-BRS-C": "C"}
+    model = _randomized(model)
+    image = torch.rand(2, 4, 48, 64, generator=torch.Generator().manual_seed(1))
+    points = torch.tensor([[[10, 20, 0], [30, 40, 2], [20, 50, 1], [-1, -1, -1]]] * 2, dtype=torch.float32)
+    with torch.no_grad():
+        plain = model(image, points)["instances"]
+        normalized, prev_mask = model.prepare_input(image)
+        x, extra_features = model.fuse_inputs(normalized, model.get_coord_features(normalized, prev_mask, points))
+        for mode, point in expected_points.items():
+            assert model.feature_brs_point(mode) == point
+            features, extra = model.brs_head_input(x, extra_features, point)
+            assert features.shape[1] == model.brs_feature_channels(point)
+            logits = model.brs_head(features, extra, point)
+            logits = torch.nn.functional.interpolate(logits, size=image.shape[2:], mode="bilinear", align_corners=True)
+            assert torch.equal(logits, plain), (mode, point)
+    if kind == "hrnet":
+        assert model.brs_feature_channels("A") == 15 * 8 and model.brs_feature_channels("C") == 16
+
+
+def test_hrnet_without_ocr_has_no_f_brs_c_point():
+    model = HRNetModel(width=8, ocr_width=0, small=True, use_rgb_conv=False, use_disks=True, norm_radius=5)
+    assert model.feature_brs_point("f-BRS-A") == "A"
+    with pytest.raises(ValueError, match="f-BRS-C.*HRNetModel"):
+        model.feature_brs_point("f-BRS-C")
+    with pytest.raises(ValueError, match="no f-BRS insertion point 'C'"):
+        model.brs_feature_channels("C")

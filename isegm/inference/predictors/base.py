@@ -105,9 +105,13 @@ class BasePredictor:
         """
         if self.original_image is None:
             raise RuntimeError("get_prediction called before set_input_image(image)")
-        with torch.inference_mode():
+        with self._inference_context():
             prediction = self._predict(clicker, prev_mask)
         return prediction.cpu().numpy()[0, 0].astype(np.float32, copy=False)
+
+    def _inference_context(self):
+        """Autograd context of :meth:`get_prediction` (BRS predictors need no_grad instead)."""
+        return torch.inference_mode()
 
     def _predict(self, clicker, prev_mask):
         clicks_list = clicker.get_clicks()

@@ -38,6 +38,7 @@ class DeepLabV3Plus(nn.Module):
         self.backbone = ResNetBackbone(backbone=backbone, dilated=True, norm_layer=backbone_norm_layer)
         expansion = self.backbone.layer4[0].expansion
         aspp_in_channels, skip_in_channels = 512 * expansion, 64 * expansion
+        self.aspp_in_channels = aspp_in_channels
 
         self.head = _DeepLabHead(in_channels=ch + 32, mid_channels=ch, out_channels=ch, norm_layer=norm_layer)
         self.skip_project = _SkipProject(skip_in_channels, 32, norm_layer=norm_layer)
@@ -49,11 +50,21 @@ class DeepLabV3Plus(nn.Module):
         return self.backbone.load_pretrained_weights(path)
 
     def forward(self, x: torch.Tensor, additional_features: torch.Tensor | None = None):
+        c1, c4 = self.encode(x, additional_features)
+        return (self.head(self.aspp_features(c4, c1)),)
+
+    def encode(self, x: torch.Tensor, additional_features: torch.Tensor | None = None):
+        """ResNet part: -> (projected stride-4 skip features (B, 32, H/4, W/4), stride-8 features
+        (B, aspp_in_channels, H/8, W/8)); f-BRS ``after_c4`` inserts on the latter."""
         c1, _, _, c4 = self.backbone(x, additional_features)
-        c1 = self.skip_project(c1)
+        return self.skip_project(c1), c4
+
+    def aspp_features(self, c4: torch.Tensor, c1: torch.Tensor) -> torch.Tensor:
+        """ASPP on ``c4``, upsampled to ``c1`` and concatenated with it: (B, ch + 32, H/4, W/4), the
+        input of ``head`` (f-BRS ``after_aspp`` inserts there)."""
         x = self.aspp(c4)
         x = F.interpolate(x, c1.shape[2:], mode="bilinear", align_corners=True)
-        return (self.head(torch.cat((x, c1), dim=1)),)
+        return torch.cat((x, c1), dim=1)
 
 
 class _SkipProject(nn.Module):

@@ -212,14 +212,29 @@ class HighResolutionNet(nn.Module):
         return nn.Sequential(*modules), num_inchannels
 
     def forward(self, x: torch.Tensor, additional_features: torch.Tensor | None = None):
-        feats = self.compute_hrnet_feats(x, additional_features)
+        return self.heads_forward(self.compute_hrnet_feats(x, additional_features))
+
+    def heads_forward(self, feats: torch.Tensor) -> list:
+        """HRNet features (B, 15 * width, H/4, W/4) -> ``[out, out_aux]`` (the second half of :meth:`forward`;
+        f-BRS mode A inserts its scale and bias before it)."""
         if self.ocr_width > 0:
-            out_aux = self.aux_head(feats)
-            feats = self.conv3x3_ocr(feats)
-            context = self.ocr_gather_head(feats, out_aux)
-            feats = self.ocr_distri_head(feats, context)
+            feats, out_aux = self.ocr_features(feats)
             return [self.cls_head(feats), out_aux]
         return [self.cls_head(feats), None]
+
+    def ocr_features(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """HRNet features -> (OCR-augmented features (B, 2 * ocr_width, H/4, W/4), auxiliary logits
+        (B, num_classes, H/4, W/4)); the input of ``cls_head`` (f-BRS mode C inserts there).
+
+        Raises:
+            ValueError: the network has no OCR head (``ocr_width == 0``).
+        """
+        if self.ocr_width <= 0:
+            raise ValueError("this HRNet has no OCR head (ocr_width=0)")
+        out_aux = self.aux_head(feats)
+        feats = self.conv3x3_ocr(feats)
+        context = self.ocr_gather_head(feats, out_aux)
+        return self.ocr_distri_head(feats, context), out_aux
 
     def compute_pre_stage_features(self, x: torch.Tensor, additional_features: torch.Tensor | None) -> torch.Tensor:
         x = self.relu(self.bn1(self.conv1(x)))

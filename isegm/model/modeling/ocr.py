@@ -66,10 +66,13 @@ class ObjectAttentionBlock2D(nn.Module):
         out_h, out_w = x.shape[2:]
         key = self.f_object(proxy).reshape(batch, self.key_channels, -1)                    # (B, Ck, K)
         value = self.f_down(proxy).reshape(batch, self.key_channels, -1).permute(0, 2, 1)   # (B, K, Ck)
-        if key.shape[2] == 1 and not self.training:
+        needs_grad = torch.is_grad_enabled() and (x.requires_grad or proxy.requires_grad)
+        if key.shape[2] == 1 and not self.training and not needs_grad:
             # One region: the softmax over a single key is exactly 1, so every pixel receives the
             # region's value (the query branch cannot change the result). Only in eval mode, so
-            # that training still runs f_pixel (its batch statistics; DDP expects every parameter used).
+            # that training still runs f_pixel (its batch statistics; DDP expects every parameter used),
+            # and only without a backward pass through the inputs (BRS): the full path's gradient sums
+            # in another order, and RITM's BRS trajectories follow that order.
             context = value.permute(0, 2, 1).reshape(batch, self.key_channels, 1, 1)
             context = context.expand(batch, self.key_channels, out_h, out_w)
         else:
