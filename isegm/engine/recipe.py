@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from isegm.engine.optimizer import get_lr_scheduler
-from isegm.engine.trainer import ISTrainer, LossSpec, TrainerSettings
+from isegm.engine.trainer import ISTrainer, LossSpec, TrainerSettings, check_icl_weights
 from isegm.model.losses import build_loss
 from isegm.data.registry import dataset_path
 from isegm.io import to_plain
@@ -44,6 +44,9 @@ class Recipe:
     (CFR-ICL: 0.5 each; 0 = off, the default, which leaves items bit-identical), ``paste_scale_range``
     for the pasted objects, and ``stuff_prob``: stuff regions as extra targets, for training sets that
     have them (None = the loader's default or ``train_dataset_kwargs``). Validation never uses SUEM.
+    Iterative click loss (ICL, CFR-ICL; :meth:`isegm.engine.trainer.ISTrainer._icl_forward`):
+    ``icl_weights``, one weight per IT-M iteration (as many as ``max_num_next_clicks``; CFR-ICL:
+    ``(1, 2, 3)``); None or ``()`` = RITM's IT-M, the default. Validation always uses RITM's IT-M.
     """
     model: str = "hrnet18_itermask"
     model_kwargs: dict = field(default_factory=dict)
@@ -89,12 +92,14 @@ class Recipe:
     image_mix_prob: float = 0.0
     paste_scale_range: tuple[float, float] = (0.5, 1.0)
     stuff_prob: float | None = None
+    icl_weights: tuple[float, ...] | None = None
 
     def __post_init__(self):
         # SUEM and stuff settings are checked when the recipe is made, so that a bad experiment script
         # fails at import (train.py: one line naming the script and the field) instead of mid-build.
         build_suem(self)
         _stuff_kwargs(self)
+        check_icl_weights(self.icl_weights, self.max_num_next_clicks, name="recipe icl_weights")
 
 
 def build_suem(recipe: Recipe):
@@ -299,7 +304,8 @@ def run_recipe(recipe: Recipe, cfg, exp: ExpPaths, *, device: torch.device, batc
         optimizer_params=dict(recipe.optimizer_params),
         max_num_next_clicks=recipe.max_num_next_clicks, prev_mask_drop_prob=recipe.prev_mask_drop_prob,
         checkpoint_interval=recipe.checkpoint_interval, image_dump_interval=recipe.image_dump_interval, seed=seed,
-        amp=amp, channels_last=channels_last, sync_bn=sync_bn)
+        amp=amp, channels_last=channels_last, sync_bn=sync_bn,
+        icl_weights=check_icl_weights(recipe.icl_weights, recipe.max_num_next_clicks, name="recipe icl_weights"))
     scheduler = partial(get_lr_scheduler, name=recipe.lr_schedule, epochs=recipe.epochs,
                         milestones=recipe.milestones, gamma=recipe.lr_gamma)
     run_meta = dict(meta or {}, recipe=to_plain(asdict(recipe)), seed=seed, command=" ".join(sys.argv))

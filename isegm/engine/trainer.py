@@ -10,6 +10,11 @@ both call :meth:`batch_forward`, which is where the RITM recipe lives:
    (:func:`isegm.inference.clicker.add_next_points`); the prediction is fed back as the previous mask;
 3. a final forward with gradient; losses (NFL on the main output, BCE on the auxiliary one).
 
+With ``TrainerSettings.icl_weights`` set, training uses the iterative click loss instead (ICL, Sun et
+al., "CFR-ICL", AAAI 2024; see :meth:`ISTrainer._icl_forward`): every iteration is a forward with
+gradient in training mode and contributes its loss, weighted; validation keeps RITM's IT-M so that
+held-out figures compare across runs with and without ICL.
+
 Checkpoints (RITM's format, loadable with :func:`isegm.model.load_is_model`) are written after every
 epoch as ``last_checkpoint.pth`` (with optimizer state, for ``--resume-exp``), every
 ``checkpoint_interval`` epochs as ``NNN.pth``, and ``best_checkpoint.pth`` when the validation
@@ -74,6 +79,43 @@ class TrainerSettings:
     amp: str = "none"                      # mixed precision: "none", "bf16" (CPU or CUDA) or "fp16" (CUDA)
     sync_bn: bool = True                   # under torchrun: BatchNorm statistics over the global batch
     channels_last: bool = False            # NHWC memory layout (faster convolutions on CPU and tensor cores)
+    icl_weights: tuple[float, ...] | None = None  # iterative click loss, one weight per iteration; None/() = IT-M
+
+
+def check_icl_weights(weights, max_num_next_clicks: int, name: str = "icl_weights") -> tuple[float, ...] | None:
+    """Validate iterative-click-loss weights (CFR-ICL, Sun et al. 2024); returns them as floats, or None (off).
+
+    Args:
+        weights: None or an empty sequence (off: RITM's IT-M), or one weight per iteration, e.g. CFR-ICL's
+            ``(1, 2, 3)``: finite numbers >= 0, not all 0, as many as ``max_num_next_clicks`` (the number of
+            forward passes drawn per batch is in ``[1, len(weights)]``, as CFR-ICL draws it in
+            ``[1, max_num_next_clicks]``).
+        max_num_next_clicks: the IT-M setting the weights go with.
+        name: how the error names the value (the recipe field).
+
+    Raises:
+        ValueError: one line naming ``name`` and what was expected.
+    """
+    if weights is None:
+        return None
+    if isinstance(weights, (str, bytes)) or not hasattr(weights, "__len__"):
+        raise ValueError(f"{name} must be a sequence of weights, one per IT-M iteration, e.g. (1, 2, 3); "
+                         f"got {weights!r}")
+    if len(weights) == 0:
+        return None
+    values = []
+    for w in weights:
+        if isinstance(w, bool) or not isinstance(w, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(float(w)) or float(w) < 0:
+            raise ValueError(f"{name} must hold finite numbers >= 0, got {tuple(weights)!r}")
+        values.append(float(w))
+    if not any(values):
+        raise ValueError(f"{name} {tuple(weights)!r} are all 0: no iteration would have a loss; "
+                         f"use None to train with RITM's IT-M")
+    if len(values) != max_num_next_clicks:
+        raise ValueError(f"{name} has {len(values)} weights but max_num_next_clicks is {max_num_next_clicks}: "
+                         f"expected one weight per IT-M iteration")
+    return tuple(values)
 
 
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -120,6 +162,7 @@ class ISTrainer:
         if settings.amp == "fp16" and self.device.type != "cuda":
             raise ValueError("amp='fp16' needs a CUDA device; use amp='bf16' on the CPU")
         self.amp_dtype = AMP_DTYPES[settings.amp]
+        self.icl_weights = check_icl_weights(settings.icl_weights, settings.max_num_next_clicks)
         self.scaler = torch.amp.GradScaler("cuda") if settings.amp == "fp16" else None
         self.model = model.to(self.device)
         if settings.channels_last:
@@ -291,6 +334,9 @@ class ISTrainer:
         ``rngs``: ``(batch_rng, [sample_rng, ...])`` numpy Generators: the batch's draws (number of IT-M
         clicks) and each sample's (click positions, previous-mask drop); default: seeded from
         ``settings.seed`` alone.
+
+        With ``settings.icl_weights`` (and not ``validation``) this is :meth:`_icl_forward`; ``outputs``
+        are then the last iteration's.
         """
         if rngs is None:
             rngs = _rngs(self.settings.seed, 2, 0, 0, range(batch["images"].shape[0]))
@@ -299,6 +345,8 @@ class ISTrainer:
         image, gt, points = batch["images"], batch["instances"], batch["points"]
         if self.settings.channels_last:
             image = image.contiguous(memory_format=torch.channels_last)
+        if self.icl_weights and not validation:
+            return self._icl_forward(batch, image, gt, points, batch_rng, sample_rngs)
         model = self.model
         prev = torch.zeros_like(image[:, :1])
 
@@ -337,6 +385,53 @@ class ISTrainer:
                 loss = loss + spec.weight * value
         metric = self.val_metric if validation else self.train_metric
         metric.update(outputs["instances"].detach(), gt)
+        return loss, parts, batch, outputs
+
+    def _icl_forward(self, batch: dict, image, gt, points, batch_rng, sample_rngs):
+        """Iterative click loss (ICL; Sun et al., "CFR-ICL", AAAI 2024, its trainer's ``use_iterloss``).
+
+        ``n`` forward passes, ``n`` drawn from the batch generator in ``[1, len(icl_weights)]``; all with
+        gradient and in training mode (dropout, BatchNorm batch statistics: synchronised under torchrun).
+        Pass ``k`` (0-based) sees the clicks so far and the previous pass's probabilities, detached (zeros
+        for the first), so no gradient flows from one pass into another; its losses (every
+        :class:`LossSpec` on its own output) are weighted by ``icl_weights[k]`` and summed, not normalised
+        (CFR-ICL sums them). Between passes (not after the last) one click per sample goes on the largest
+        error, as in IT-M, and with ``prev_mask_drop_prob`` each sample's previous mask is zeroed with that
+        probability. Draws: the number of passes from ``batch_rng``; clicks, drops and dropout seeds from
+        each sample's generator, so the result does not depend on the batch split over processes.
+
+        Returns (loss, parts, batch, outputs) like :meth:`batch_forward`; ``parts`` holds the last pass's
+        unweighted losses under RITM's names and every pass's as ``<output>_loss_it<k>``.
+        """
+        weights = self.icl_weights
+        model = self.model
+        num_passes = int(batch_rng.integers(1, len(weights) + 1))
+        prev = torch.zeros_like(image[:, :1])
+        loss = image.new_zeros(())
+        parts = {}
+        outputs = {}
+        for k in range(num_passes):
+            if k:
+                points = add_next_points(prev, gt, points, pred_thresh=self.settings.pred_thresh, rng=sample_rngs)
+                if model.with_prev_mask and self.settings.prev_mask_drop_prob > 0:
+                    drop = torch.from_numpy(np.array([r.random() < self.settings.prev_mask_drop_prob
+                                                      for r in sample_rngs]))
+                    prev[drop.to(prev.device)] = 0.0
+            net_input = torch.cat((image, prev), dim=1) if model.with_prev_mask else image
+            dropout_seeds = [int(r.integers(2 ** 63)) for r in sample_rngs]
+            with self._autocast(), per_sample_dropout(dropout_seeds):
+                outputs = self.net(net_input, points)
+            outputs = {name: v.float() for name, v in outputs.items()}
+            for spec in self.losses:
+                if spec.weight <= 0 or spec.output not in outputs:
+                    continue
+                value = spec.loss(outputs[spec.output], gt).mean()
+                parts[f"{spec.output}_loss"] = parts[f"{spec.output}_loss_it{k}"] = float(value.detach())
+                loss = loss + weights[k] * spec.weight * value
+            # the next pass's previous mask: a constant (CFR-ICL feeds prev_output.detach())
+            prev = torch.sigmoid(outputs["instances"].detach())
+        batch["points"] = points
+        self.train_metric.update(outputs["instances"].detach(), gt)
         return loss, parts, batch, outputs
 
     def _autocast(self):
