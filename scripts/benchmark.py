@@ -4,17 +4,23 @@
 For each architecture it measures, in a fresh subprocess (so peak memory is that architecture's own):
   * ``fwd@400``: one eval-mode forward pass at 1 x 400 x 400 (seconds, median of repeats);
   * ``SPC``: seconds per click of the NoC evaluation predictor (NoBRS, zoom-in, flip averaging,
-    RITM's cvpr settings) on real GrabCut images, over the first clicks of each image;
+    RITM's cvpr settings) on real GrabCut images, over the first clicks of each image; with
+    ``--spc-modes`` also for other predictor modes (RGB-BRS, DistMap-BRS, f-BRS-A/B/C), with the mean
+    number of BRS objective evaluations per click;
   * ``train img/s``: training throughput of ``ISTrainer.batch_forward`` + Adam step (batch 4,
     320 x 480 crops, up to 3 IT-M clicks placed by the clicker rule, the recipe's NFL + aux BCE) on a
     synthetic batch, so the data pipeline is not measured; ``bf16 img/s`` the same
     with ``train.py --amp bf16 --channels-last``;
   * ``peak RSS``: the subprocess's peak resident memory (GiB).
 
-Weights are seeded random (speed does not depend on their values).
+Weights are seeded random (speed does not depend on them), or ``--checkpoint``'s. The BRS modes are
+the exception: how many L-BFGS evaluations a click takes depends on whether the network already
+respects the clicks, so measure them with a trained checkpoint (a random network disobeys every click).
 
     python scripts/benchmark.py                       # all five RITM reference architectures
     python scripts/benchmark.py --archs hrnet18s_itermask --threads 2 --device cpu
+    python scripts/benchmark.py --archs hrnet18s_itermask --checkpoint weights/hrnet18s_cocomval_itermask.pth \
+        --spc-modes NoBRS,RGB-BRS,DistMap-BRS,f-BRS-B,f-BRS-C --spc-images 2 --spc-clicks 10 --train-steps 0
 """
 from __future__ import annotations
 
@@ -46,7 +52,7 @@ def _timeit(fn, repeats: int, sync) -> float:
 
 
 def measure(arch: str, device_name: str, threads: int, repeats: int, spc_images: int, spc_clicks: int,
-            train_steps: int, grabcut: Path | None) -> dict:
+            train_steps: int, grabcut: Path | None, spc_modes=("NoBRS",), checkpoint: str | None = None) -> dict:
     import numpy as np
     import torch
 
@@ -63,9 +69,12 @@ def measure(arch: str, device_name: str, threads: int, repeats: int, spc_images:
     device = torch.device(device_name)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     # Load through the same path as evaluation (eval mode, NHWC weights on CPU).
-    built = build_model(arch)
-    model = load_is_model({"config": model_to_config(built), "state_dict": built.state_dict()}, device=device)
-    del built
+    if checkpoint:
+        model = load_is_model(checkpoint, device=device)
+    else:
+        built = build_model(arch)
+        model = load_is_model({"config": model_to_config(built), "state_dict": built.state_dict()}, device=device)
+        del built
     channels = 4 if model.with_prev_mask else 3
     result = {"arch": arch, "params_M": sum(p.numel() for p in model.parameters()) / 1e6}
 
@@ -77,23 +86,32 @@ def measure(arch: str, device_name: str, threads: int, repeats: int, spc_images:
     if grabcut is not None and grabcut.is_dir():
         from isegm.data.datasets import get_dataset
         dataset = get_dataset("GrabCut", grabcut)
-        predictor = get_predictor(model, "NoBRS", device, **_cvpr_params(arch))
-        times = []
-        for i in range(min(spc_images, len(dataset))):
-            sample = dataset.get_sample(i)
-            gt = sample.gt_mask
-            clicker = Clicker(gt_mask=gt, ignore_label=-1)
-            predictor.set_input_image(sample.image)
-            pred = np.zeros(gt.shape, dtype=bool)
-            for _ in range(spc_clicks):
-                clicker.make_next_click(pred)
-                t = time.perf_counter()
-                prob = predictor.get_prediction(clicker)
-                sync()
-                times.append(time.perf_counter() - t)
-                pred = prob > 0.49
-        result["spc_s"] = statistics.mean(times)
-        result["spc_clicks"] = len(times)
+        for mode in spc_modes:
+            predictor = get_predictor(model, mode, device, **_cvpr_params(arch))
+            times, evaluations = [], []
+            for i in range(min(spc_images, len(dataset))):
+                sample = dataset.get_sample(i)
+                gt = sample.gt_mask
+                clicker = Clicker(gt_mask=gt, ignore_label=-1)
+                predictor.set_input_image(sample.image)
+                pred = np.zeros(gt.shape, dtype=bool)
+                for _ in range(spc_clicks):
+                    clicker.make_next_click(pred)
+                    t = time.perf_counter()
+                    prob = predictor.get_prediction(clicker)
+                    sync()
+                    times.append(time.perf_counter() - t)
+                    pred = prob > 0.49
+                evaluations += getattr(predictor, "evaluations_per_click", [])
+            key = "spc_s" if mode == "NoBRS" else f"spc_{mode}_s"
+            result[key] = statistics.mean(times)
+            result["spc_clicks"] = len(times)
+            if evaluations:
+                result[f"evals_per_click_{mode}"] = statistics.mean(evaluations)
+
+    if train_steps <= 0:
+        result["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+        return result
 
     batch = 4
     gt = torch.zeros(batch, 1, 320, 480, device=device)
@@ -151,7 +169,9 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--spc-images", type=int, default=3, help="GrabCut images for the SPC measurement")
     p.add_argument("--spc-clicks", type=int, default=5, help="clicks per image for the SPC measurement")
-    p.add_argument("--train-steps", type=int, default=3)
+    p.add_argument("--train-steps", type=int, default=3, help="0 skips the training measurement")
+    p.add_argument("--spc-modes", default="NoBRS", help="comma-separated predictor modes for SPC (e.g. NoBRS,f-BRS-B)")
+    p.add_argument("--checkpoint", default=None, help="measure this checkpoint instead of random weights (one arch)")
     p.add_argument("--grabcut", default=str(REPO.parent / "shared" / "datasets" / "GrabCut"))
     p.add_argument("--json", default=None, help="also write the results to this json file")
     p.add_argument("--_child", default=None, help=argparse.SUPPRESS)
@@ -159,7 +179,8 @@ def main(argv=None):
 
     if args._child:
         res = measure(args._child, args.device, args.threads, args.repeats, args.spc_images, args.spc_clicks,
-                      args.train_steps, Path(args.grabcut))
+                      args.train_steps, Path(args.grabcut), spc_modes=args.spc_modes.split(","),
+                      checkpoint=args.checkpoint)
         print("RESULT " + json.dumps(res))
         return
 
@@ -170,7 +191,8 @@ def main(argv=None):
     for arch in args.archs.split(","):
         cmd = [sys.executable, __file__, "--_child", arch, "--device", args.device, "--threads", str(args.threads),
                "--repeats", str(args.repeats), "--spc-images", str(args.spc_images),
-               "--spc-clicks", str(args.spc_clicks), "--train-steps", str(args.train_steps), "--grabcut", args.grabcut]
+               "--spc-clicks", str(args.spc_clicks), "--train-steps", str(args.train_steps), "--grabcut", args.grabcut,
+               "--spc-modes", args.spc_modes] + (["--checkpoint", args.checkpoint] if args.checkpoint else [])
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
         line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
         if proc.returncode != 0 or not line:
@@ -183,8 +205,18 @@ def main(argv=None):
     print("-" * len(header))
     for r in rows:
         spc = f"{r['spc_s']:.3f}" if "spc_s" in r else "n/a"
-        print(f"{r['arch']:<22}{r['params_M']:>9.2f}{r['fwd400_s']:>11.3f}{spc:>8}{r['train_img_per_s']:>13.2f}"
-              f"{r['train_img_per_s_bf16']:>12.2f}{r['peak_rss_gib']:>14.2f}")
+        train = (f"{r['train_img_per_s']:>13.2f}{r['train_img_per_s_bf16']:>12.2f}" if "train_img_per_s" in r
+                 else f"{'-':>13}{'-':>12}")
+        print(f"{r['arch']:<22}{r['params_M']:>9.2f}{r['fwd400_s']:>11.3f}{spc:>8}{train}{r['peak_rss_gib']:>14.2f}")
+    modes = [m for m in args.spc_modes.split(",") if m != "NoBRS"]
+    if modes:
+        print(f"\nSPC per predictor mode (s; mean BRS objective evaluations per click in brackets), "
+              f"{args.spc_clicks} clicks x {args.spc_images} GrabCut images:")
+        for r in rows:
+            cells = [f"NoBRS {r['spc_s']:.3f}"] if "spc_s" in r else []
+            cells += [f"{m} {r[f'spc_{m}_s']:.3f} [{r.get(f'evals_per_click_{m}', 0):.1f}]" for m in modes
+                      if f"spc_{m}_s" in r]
+            print(f"{r['arch']:<22}" + "; ".join(cells))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 

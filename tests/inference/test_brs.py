@@ -280,16 +280,28 @@ def test_maxfun_bounds_the_search_and_the_lowest_loss_logits_are_returned(mode):
     # min_iou_diff 0 nothing else stops L-BFGS before maxfun (scipy finishes the line search it is in)
     model = _tiny_hrnet(seed=0)
     clicks = [Click(20, 30, True), Click(20, 32, False)]
+    class RecordingLoss(BRSMaskLoss):
+        def forward(self, prob, pos_mask, neg_mask):
+            result = super().forward(prob, pos_mask, neg_mask)
+            self.values.append(float(result[0].detach()))
+            self.masks = (pos_mask, neg_mask)
+            return result
+
     runs = {}
     for maxfun in (3, 20):
+        loss = RecordingLoss()
+        loss.values = []
         predictor = get_predictor(model, mode, "cpu", zoom_in_params=None, lbfgs_params={"maxfun": maxfun},
-                                  brs_opt_func_params={"min_iou_diff": 0.0})
+                                  brs_opt_func_params={"min_iou_diff": 0.0, "reg_weight": 0.0, "brs_loss": loss})
         predictor.set_input_image(_image(1))
         predictor.get_prediction(_clicker(clicks[:1]))
+        loss.values = []
         prob = predictor.get_prediction(_clicker(clicks))
-        runs[maxfun] = (predictor.evaluations_per_click[1], float(predictor.opt_functor._best_loss))
-        assert runs[maxfun][0] > maxfun
+        runs[maxfun] = (predictor.evaluations_per_click[1], min(loss.values))
+        assert runs[maxfun][0] == len(loss.values) > maxfun
         best = predictor.opt_functor.best_logits                   # (2, 1, h, w): image and its mirror
+        best_loss = float(BRSMaskLoss()(torch.sigmoid(best), *loss.masks)[0])
+        assert best_loss == min(loss.values) < loss.values[0]      # the lowest loss seen, not the last / first
         expected = torch.sigmoid(0.5 * (best[:1] + torch.flip(best[1:], dims=[3])))[0, 0].numpy()
         np.testing.assert_array_equal(prob, expected)
     assert runs[3][0] < runs[20][0] and runs[20][1] < runs[3][1]
