@@ -203,6 +203,10 @@ def main(argv=None):
                    start_epoch=args.start_epoch, distributed=distributed, max_batches_per_epoch=args.max_batches,
                    meta={"script": str(args.model_path), "exp": str(exp.root)}, amp=args.amp,
                    channels_last=args.channels_last, sync_bn=args.sync_bn)
+        if distributed:
+            # leave together: a rank that tears gloo down while rank 0 still writes checkpoints can abort
+            # ("terminate called without an active exception"), and torchrun then kills rank 0
+            dist.barrier()
     except BaseException:
         # a failed start removes the run folder it created (not one that holds a checkpoint)
         if created is not None and not any((created / "checkpoints").glob("*.pth")):
