@@ -50,7 +50,9 @@ def parse_args(argv=None):
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config.yml entry, e.g. --set COCO_MVAL_PATH=/data/COCO_MVal (repeatable)")
     p.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none",
-                   help="mixed-precision training: bf16 (CPU or GPU; ~2x faster on recent x86 CPUs) or fp16 (CUDA)")
+                   help="mixed-precision training: bf16 (GPU, or an AVX-512 CPU, ~2x faster with AVX-512 BF16; on "
+                        "AVX2-only CPUs it is emulated, was ~8x slower, and train.py warns) "
+                        "or fp16 (CUDA)")
     p.add_argument("--channels-last", action="store_true", help="NHWC memory layout (faster convolutions)")
     p.add_argument("--no-sync-bn", dest="sync_bn", action="store_false",
                    help="under torchrun: BatchNorm statistics per process (RITM's behaviour; less communication) "
@@ -156,6 +158,17 @@ def _remove_empty_parents(folder: Path, top: Path) -> None:
         folder = folder.parent
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN has its bf16 kernels on this CPU (AVX-512 and newer: AVX-512 BF16, AMX); False on AVX2-only
+    CPUs, where bf16 is emulated (``torch.ops.mkldnn._is_mkldnn_bf16_supported``)."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def main(argv=None):
     """Train; returns the run's :class:`~isegm.utils.exp.ExpPaths`. Bad input raises UserError (see run_cli)."""
     args = parse_args(argv)
@@ -198,6 +211,11 @@ def main(argv=None):
                                level=logging.INFO if rank == 0 else logging.WARNING)
         logger.info("command: %s", " ".join(sys.argv))
         logger.info("run folder: %s, device: %s, torch %s", exp.root, device, torch.__version__)
+        if args.amp == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
+            logger.warning("--amp bf16: this CPU has no AVX-512 (capability %s), "
+                           "so bf16 is emulated and training is several times slower than fp32 "
+                           "(~8x measured on an AVX2 CPU); drop --amp for fp32",
+                           torch.backends.cpu.get_cpu_capability())
         run_recipe(recipe, cfg, exp, device=device, batch_size=args.batch_size, workers=args.workers,
                    epochs=args.epochs, seed=args.seed, weights=args.weights, resume_checkpoint=resume,
                    start_epoch=args.start_epoch, distributed=distributed, max_batches_per_epoch=args.max_batches,

@@ -30,6 +30,10 @@ logger = logging.getLogger(__name__)
 __all__ = ["Recipe", "replace", "run_recipe", "build_datasets", "build_augmentator", "build_suem"]
 
 
+#: Geometric augmentation presets of :func:`build_augmentator`.
+AUGMENT_PRESETS = ("default", "sbd")
+
+
 @dataclass(frozen=True)
 class Recipe:
     """One training recipe (RITM iter_mask defaults).
@@ -97,6 +101,9 @@ class Recipe:
     def __post_init__(self):
         # SUEM and stuff settings are checked when the recipe is made, so that a bad experiment script
         # fails at import (train.py: one line naming the script and the field) instead of mid-build.
+        if self.augment_preset not in AUGMENT_PRESETS:
+            raise ValueError(f"recipe augment_preset={self.augment_preset!r}: expected one of "
+                             f"{', '.join(AUGMENT_PRESETS)}")
         build_suem(self)
         _stuff_kwargs(self)
         check_icl_weights(self.icl_weights, self.max_num_next_clicks, name="recipe icl_weights")
@@ -162,7 +169,7 @@ def build_augmentator(recipe: Recipe, train: bool):
     elif recipe.augment_preset == "default":
         geometric = [A.HorizontalFlip()]
     else:
-        raise ValueError(f"unknown augment_preset {recipe.augment_preset!r}; known: default, sbd")
+        raise ValueError(f"unknown augment_preset {recipe.augment_preset!r}; known: {', '.join(AUGMENT_PRESETS)}")
     ops = [UniformRandomResize(scale_range=recipe.scale_range)] + geometric + pad_crop
     if recipe.color_augment:
         ops += [A.RandomBrightnessContrast(brightness_limit=(-0.25, 0.25), contrast_limit=(-0.15, 0.4), p=0.75),

@@ -19,6 +19,8 @@ def setup(tmp_path):
     (tmp_path / "norecipe.py").write_text("x = 1\n")
     (tmp_path / "suem.py").write_text("from models.base import COCOMVAL_CPU, replace\n"
                                       "RECIPE = replace(COCOMVAL_CPU, copy_paste_prob=1.5)\n")
+    (tmp_path / "preset.py").write_text("from models.base import COCOMVAL_CPU, replace\n"
+                                        "RECIPE = replace(COCOMVAL_CPU, augment_preset='sdb')\n")
     (tmp_path / "stuff.py").write_text("from models.base import COCOMVAL_CPU, replace\n"
                                        "RECIPE = replace(COCOMVAL_CPU, stuff_prob=0.3)\n")
     return tmp_path, script, cfg
@@ -46,6 +48,7 @@ CASES = [  # (id, extra argv or replacement script, text the message must contai
     ("max-batches-0", ["--max-batches", "0"], "--max-batches"),
     ("ngpus-removed", ["--ngpus", "2"], "--ngpus"),
     ("suem-prob", {"script": "{tmp}/suem.py"}, "copy_paste_prob"),
+    ("augment-preset-typo", {"script": "{tmp}/preset.py"}, "augment_preset='sdb'"),
     ("stuff-without-stuff", {"script": "{tmp}/stuff.py"}, "has no stuff regions"),
 ]
 
