@@ -1,4 +1,4 @@
-"""Interaction geometry as types: clicks, boxes, and the network's points tensor.
+"""Interaction geometry as types: clicks, boxes, strokes, and the network's points tensor.
 
 Conventions (one place for all of them):
 
@@ -10,6 +10,10 @@ Conventions (one place for all of them):
 * A :class:`Box` carries an explicit :class:`BoxMode`, like detectron2's ``BoxMode``:
   ``YXYX_END_EXCLUSIVE`` (y0, x0, y1, x1) with y1/x1 one past the last row/column (numpy slicing:
   ``mask[y0:y1, x0:x1]``), or ``XYWH`` (COCO's ``[x, y, width, height]``).
+* A :class:`Stroke` is a polyline of (y, x) vertices with a width in pixels, positive (add) or
+  negative (erase), the scribble of "Fusing Forces" (Sterzinger et al., ICPR 2024). A click model
+  sees it as clicks of its sign placed along the line (:meth:`Stroke.to_clicks`): the model's disks
+  (or distance maps) of those clicks are the stroke rasterised into the click maps.
 * The points tensor (RITM's ``get_points_nd`` layout) is ``(B, 2N, 3)`` float32: per sample N
   rows for positive clicks then N rows for negative ones, each row ``(y, x, index)``; unused rows
   are ``(-1, -1, -1)``. :func:`pack_points` builds it, :func:`valid_rows` says which rows are
@@ -24,7 +28,7 @@ from typing import Iterable, List, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["Click", "BoxMode", "Box", "PAD", "pack_points", "valid_rows", "unpack_points"]
+__all__ = ["Click", "BoxMode", "Box", "Stroke", "apply_strokes", "PAD", "pack_points", "valid_rows", "unpack_points"]
 
 PAD = -1.0  # value of every field of an unused row of the points tensor
 
@@ -261,6 +265,195 @@ class Box:
 
 
 # ---------------------------------------------------------------------- the points tensor
+class Stroke:
+    """A positive (add) or negative (erase) scribble: a polyline of (y, x) vertices drawn ``width`` px wide.
+
+    ``Stroke(points, width, is_positive, index=None)``. Vertices are (y, x) pixel coordinates (floats
+    allowed); two equal vertices make a dot. Strokes are immutable. The interaction type of "Fusing
+    Forces" (Sterzinger et al., ICPR 2024: add / erase strokes Δ+ / Δ−).
+
+    Attributes:
+        points: tuple of (y, x) float pairs, at least 2.
+        width: line width in pixels (> 0); the pixels within ``width / 2`` of the polyline are painted.
+        is_positive: True for an add stroke (object), False for an erase stroke (background).
+        index: order among the interactions of an object, or None.
+
+    Raises:
+        ValueError: fewer than 2 vertices, a vertex that is not two finite numbers, a width that is
+            not a finite number > 0, a non-bool ``is_positive``, a bad ``index``.
+    """
+
+    __slots__ = ("points", "width", "is_positive", "index")
+
+    def __init__(self, points, width, is_positive, index=None):
+        try:
+            vertices = [tuple(p) for p in points]
+        except TypeError:
+            raise ValueError(f"stroke points must be a sequence of (y, x) pairs, got {points!r}") from None
+        if len(vertices) < 2:
+            raise ValueError(f"a stroke needs at least 2 points (y, x), got {len(vertices)}")
+        for i, vertex in enumerate(vertices):
+            if len(vertex) != 2:
+                raise ValueError(f"stroke point {i} must be (y, x), got {vertex!r}")
+        vertices = tuple((_real(y, f"stroke point {i} y"), _real(x, f"stroke point {i} x"))
+                         for i, (y, x) in enumerate(vertices))
+        if (isinstance(width, (bool, np.bool_)) or not isinstance(width, numbers.Real)
+                or not math.isfinite(width) or width <= 0):
+            raise ValueError(f"stroke width must be a number of pixels > 0, got {width!r}")
+        if not isinstance(is_positive, (bool, np.bool_)):
+            raise ValueError(f"stroke is_positive must be True or False, got {is_positive!r}")
+        if index is not None and (isinstance(index, (bool, np.bool_)) or not isinstance(index, numbers.Integral)
+                                  or index < 0):
+            raise ValueError(f"stroke index must be an integer >= 0 or None, got {index!r}")
+        object.__setattr__(self, "points", vertices)
+        object.__setattr__(self, "width", float(width))
+        object.__setattr__(self, "is_positive", bool(is_positive))
+        object.__setattr__(self, "index", None if index is None else int(index))
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Stroke is immutable; use stroke.copy(...)")
+
+    def __eq__(self, other):
+        if not isinstance(other, Stroke):
+            return NotImplemented
+        return ((self.points, self.width, self.is_positive, self.index)
+                == (other.points, other.width, other.is_positive, other.index))
+
+    def __hash__(self):
+        return hash((self.points, self.width, self.is_positive, self.index))
+
+    def __repr__(self):
+        return (f"Stroke(points={len(self.points)} vertices from {self.points[0]} to {self.points[-1]}, "
+                f"width={self.width}, is_positive={self.is_positive}, index={self.index!r})")
+
+    def copy(self, **changes) -> "Stroke":
+        """A copy with ``points``, ``width``, ``is_positive`` or ``index`` replaced."""
+        fields = {"points": self.points, "width": self.width, "is_positive": self.is_positive, "index": self.index}
+        unknown = set(changes) - set(fields)
+        if unknown:
+            raise TypeError(f"Stroke has no field(s) {sorted(unknown)}")
+        fields.update(changes)
+        return Stroke(**fields)
+
+    @property
+    def length(self) -> float:
+        """Length of the polyline in pixels (0 for a dot)."""
+        pts = np.asarray(self.points, dtype=np.float64)
+        return float(np.hypot(*np.diff(pts, axis=0).T).sum())
+
+    def check_inside(self, height: int, width: int, where: str = "stroke") -> None:
+        """Raise unless every vertex lies on an image of (height, width) pixels.
+
+        Raises:
+            ValueError: a vertex outside ``0 <= y < height``, ``0 <= x < width`` (named, with ``where``).
+        """
+        for i, (y, x) in enumerate(self.points):
+            if not (0 <= y < height and 0 <= x < width):
+                raise ValueError(f"{where}: point {i} (y={y:g}, x={x:g}) lies outside the "
+                                 f"{height}x{width} (HxW) image")
+
+    def rasterize(self, height: int, width: int) -> np.ndarray:
+        """The painted pixels: (height, width) bool, True within ``width / 2`` of the polyline.
+
+        A pixel (y, x) is painted when its centre's Euclidean distance to the polyline is at most
+        ``width / 2`` (vertices outside the image are allowed; only the part inside is painted).
+        Vectorised over pixels (one distance map per segment, restricted to the segment's box).
+        """
+        out = np.zeros((height, width), dtype=bool)
+        r = self.width / 2.0
+        pts = np.asarray(self.points, dtype=np.float64)
+        for (ya, xa), (yb, xb) in zip(pts[:-1], pts[1:]):
+            y0, y1 = max(0, int(math.floor(min(ya, yb) - r))), min(height, int(math.ceil(max(ya, yb) + r)) + 1)
+            x0, x1 = max(0, int(math.floor(min(xa, xb) - r))), min(width, int(math.ceil(max(xa, xb) + r)) + 1)
+            if y1 <= y0 or x1 <= x0:
+                continue
+            yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+            dy, dx = yb - ya, xb - xa
+            seg2 = dy * dy + dx * dx
+            t = np.zeros_like(yy) if seg2 == 0 else np.clip(((yy - ya) * dy + (xx - xa) * dx) / seg2, 0.0, 1.0)
+            dist2 = (yy - (ya + t * dy)) ** 2 + (xx - (xa + t * dx)) ** 2
+            out[y0:y1, x0:x1] |= dist2 <= r * r
+        return out
+
+    def sample(self, spacing: float) -> np.ndarray:
+        """(K, 2) float64 (y, x) points along the polyline, ``spacing`` px apart at most, both ends included.
+
+        Raises:
+            ValueError: ``spacing`` not a finite number > 0.
+        """
+        if not (isinstance(spacing, numbers.Real) and math.isfinite(spacing) and spacing > 0):
+            raise ValueError(f"stroke sampling spacing must be > 0 px, got {spacing!r}")
+        pts = np.asarray(self.points, dtype=np.float64)
+        out = [pts[:1]]
+        for a, b in zip(pts[:-1], pts[1:]):
+            n = max(1, int(math.ceil(float(np.hypot(*(b - a))) / spacing)))
+            t = np.arange(1, n + 1, dtype=np.float64)[:, None] / n
+            out.append(a + t * (b - a))
+        samples = np.concatenate(out)
+        keep = np.ones(len(samples), dtype=bool)
+        keep[1:] = np.any(np.diff(samples, axis=0) != 0, axis=1)  # a dot gives one point, not many equal ones
+        return samples[keep]
+
+    def to_clicks(self, spacing: float, index: Optional[int] = None) -> List[Click]:
+        """Clicks of the stroke's sign along the polyline (see :meth:`sample`), rounded to integer pixels.
+
+        This is how a click model receives a stroke: its disk (or distance) maps of these clicks are
+        the stroke rasterised into the click maps. With disks of radius r, ``spacing <= r`` leaves no
+        gap along the line. Consecutive duplicates after rounding are dropped.
+
+        Args:
+            spacing: the largest distance between consecutive clicks, in pixels (> 0).
+            index: click index given to every click (default: the stroke's ``index``).
+        """
+        index = self.index if index is None else index
+        rounded = np.rint(self.sample(spacing)).astype(np.int64)
+        keep = np.ones(len(rounded), dtype=bool)
+        keep[1:] = np.any(np.diff(rounded, axis=0) != 0, axis=1)
+        return [Click(int(y), int(x), self.is_positive, index) for y, x in rounded[keep]]
+
+    def to_dict(self) -> dict:
+        """Plain data for json: ``{"points": [[y, x], ...], "width", "positive", "order"}``."""
+        return {"points": [[_plain_number(y), _plain_number(x)] for y, x in self.points],
+                "width": _plain_number(self.width), "positive": self.is_positive, "order": self.index}
+
+    @classmethod
+    def from_dict(cls, data, where: str = "stroke") -> "Stroke":
+        """Inverse of :meth:`to_dict`; ``order`` may be absent.
+
+        Raises:
+            ValueError: a missing key or a bad value, the message naming ``where``.
+        """
+        try:
+            return cls(data["points"], data["width"], data["positive"], data.get("order"))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"{where}: expected {{'points': [[y, x], ...], 'width': px, 'positive': bool}}, "
+                             f"got {data!r}") from exc
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+
+
+def apply_strokes(mask: np.ndarray, strokes: Iterable[Stroke]) -> np.ndarray:
+    """Strokes applied by hand (Fusing Forces' Y^Δ): add strokes paint 1, erase strokes paint 0, in order.
+
+    Args:
+        mask: (H, W) bool or {0, 1} current mask (not modified).
+        strokes: the strokes, applied in the order given.
+
+    Returns:
+        (H, W) bool.
+
+    Raises:
+        ValueError: ``mask`` not 2-D.
+    """
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be (H, W), got shape {mask.shape}")
+    out = mask.astype(bool).copy()
+    for stroke in strokes:
+        out[stroke.rasterize(*out.shape)] = stroke.is_positive
+    return out
+
+
 def pack_points(clicks_lists: Sequence[Iterable[Click]], num_pos: Optional[int] = None,
                 num_neg: Optional[int] = None, clicks_limit: Optional[int] = None) -> np.ndarray:
     """Lay clicks out as the network's points array (RITM's ``get_points_nd``).

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from isegm.geometry import Box, BoxMode, Click, pack_points, unpack_points, valid_rows
+from isegm.geometry import Box, BoxMode, Click, Stroke, apply_strokes, pack_points, unpack_points, valid_rows
 
 
 def test_click_spellings_agree_and_are_immutable():
@@ -67,3 +67,59 @@ def test_points_tensor_layout_and_round_trip():
     assert pack_points([[]], num_pos=3).shape == (1, 6, 3)
     # a click at row 0 or column 0 is a click, not padding (RITM's max(y, x) rule)
     assert valid_rows(pack_points([[Click(0, 5, True, 0), Click(5, 0, True, 1)]]))[0, :2].all()
+
+
+# ---------------------------------------------------------------------- strokes
+@pytest.mark.parametrize("args,match", [
+    (([(1, 1)], 3, True), "at least 2 points"),
+    (([], 3, True), "at least 2 points"),
+    (([(1, 1), (2, 2)], 0, True), "width"),
+    (([(1, 1), (2, 2)], -2.0, True), "width"),
+    (([(1, 1), (2, 2)], float("nan"), True), "width"),
+    (([(1, 1), (2, float("inf"))], 3, True), "point 1 x"),
+    (([(1, 1), (2, 2, 3)], 3, True), "point 1"),
+    (([(1, 1), (2, 2)], 3, 1), "is_positive"),
+])
+def test_stroke_refuses_bad_values(args, match):
+    with pytest.raises(ValueError, match=match):
+        Stroke(*args)
+
+
+def test_stroke_rasterizes_to_the_pixels_within_half_its_width():
+    stroke = Stroke([(10, 5), (10, 25)], 4, True)
+    painted = stroke.rasterize(20, 40)
+    yy, xx = np.mgrid[:20, :40]
+    # distance of every pixel centre to the segment y=10, 5<=x<=25
+    dx = np.clip(xx, 5, 25) - xx
+    expected = (yy - 10) ** 2 + dx ** 2 <= 4
+    assert painted.dtype == bool and np.array_equal(painted, expected)
+    # a dot is a disk; a stroke partly outside the image paints only the part inside
+    assert Stroke([(5, 5), (5, 5)], 3, True).rasterize(11, 11).sum() == 9  # r=1.5: the 3x3 block
+    assert Stroke([(-10, 3), (50, 3)], 1, False).rasterize(8, 8)[:, 3].all()
+
+
+def test_stroke_clicks_follow_the_line_without_gaps():
+    stroke = Stroke([(0, 0), (0, 20), (15, 20)], 6, False, index=3)
+    clicks = stroke.to_clicks(spacing=5)
+    coords = np.array([c.coords for c in clicks])
+    assert tuple(coords[0]) == (0, 0) and tuple(coords[-1]) == (15, 20) and (0, 20) in map(tuple, coords)
+    assert np.hypot(*np.diff(coords, axis=0).T).max() <= 5 + 1e-9
+    assert all(not c.is_positive and c.index == 3 for c in clicks)
+    assert len(Stroke([(4, 4), (4, 4)], 1, True).to_clicks(2)) == 1
+
+
+def test_stroke_outside_image_and_json_round_trip():
+    stroke = Stroke([(0, 0), (9.5, 3)], 2.5, True, 1)
+    stroke.check_inside(10, 4)
+    with pytest.raises(ValueError, match=r"point 1 \(y=9.5, x=3\) lies outside the 9x4"):
+        stroke.check_inside(9, 4, where="stroke")
+    assert Stroke.from_dict(stroke.to_dict()) == stroke
+    with pytest.raises(ValueError, match="strokes\\[2\\]"):
+        Stroke.from_dict({"points": [[1, 1]], "width": 2, "positive": True}, where="strokes[2]")
+
+
+def test_strokes_applied_by_hand_paint_in_order():
+    mask = np.zeros((10, 10), bool)
+    out = apply_strokes(mask, [Stroke([(5, 0), (5, 9)], 3, True), Stroke([(0, 5), (9, 5)], 1, False)])
+    assert not mask.any()
+    assert out[4:7, :].sum() == 30 - 3 and not out[:, 5].any()

@@ -220,6 +220,34 @@ def _click_from_error_masks(fn_mask: np.ndarray, fp_mask: np.ndarray, padding: b
     return is_positive, (int(y), int(x))
 
 
+def error_masks(gt_mask, pred_mask, ignore_mask=None):
+    """The simulated user's error regions: ``(fn, fp)`` (H, W) bool, fn = gt & ~pred & valid, fp = ~gt & pred & valid.
+
+    ``gt_mask`` bool, or int with 1 = object and -1 = ignored; ``pred_mask`` non-zero = predicted;
+    ``ignore_mask`` optional (H, W) bool, True = ignored.
+
+    Raises:
+        ValueError: the masks are not 2-D or their shapes differ.
+    """
+    gt_mask = np.asarray(gt_mask)
+    pred_mask = np.asarray(pred_mask)
+    if gt_mask.ndim != 2 or gt_mask.shape != pred_mask.shape:
+        raise ValueError(f"gt_mask {gt_mask.shape} and pred_mask {pred_mask.shape} must be equal (H, W) shapes")
+    if gt_mask.dtype == bool:
+        gt = gt_mask
+        valid = np.ones_like(gt)
+    else:
+        gt = gt_mask == 1
+        valid = gt_mask != -1
+    if ignore_mask is not None:
+        ignore_mask = np.asarray(ignore_mask, dtype=bool)
+        if ignore_mask.shape != gt.shape:
+            raise ValueError(f"ignore_mask shape {ignore_mask.shape} != gt_mask shape {gt.shape}")
+        valid = valid & ~ignore_mask
+    pred = pred_mask.astype(bool)
+    return gt & ~pred & valid, ~gt & pred & valid
+
+
 def get_next_click(gt_mask, pred_mask, ignore_mask=None, padding: bool = True,
                    rng: Optional[np.random.Generator] = None, *, not_clicked_mask=None,
                    dist_mask_size: Optional[int] = None):
@@ -253,24 +281,7 @@ def get_next_click(gt_mask, pred_mask, ignore_mask=None, padding: bool = True,
     Raises:
         ValueError: the masks are not 2-D or their shapes differ.
     """
-    gt_mask = np.asarray(gt_mask)
-    pred_mask = np.asarray(pred_mask)
-    if gt_mask.ndim != 2 or gt_mask.shape != pred_mask.shape:
-        raise ValueError(f"gt_mask {gt_mask.shape} and pred_mask {pred_mask.shape} must be equal (H, W) shapes")
-    if gt_mask.dtype == bool:
-        gt = gt_mask
-        valid = np.ones_like(gt)
-    else:
-        gt = gt_mask == 1
-        valid = gt_mask != -1
-    if ignore_mask is not None:
-        ignore_mask = np.asarray(ignore_mask, dtype=bool)
-        if ignore_mask.shape != gt.shape:
-            raise ValueError(f"ignore_mask shape {ignore_mask.shape} != gt_mask shape {gt.shape}")
-        valid = valid & ~ignore_mask
-    pred = pred_mask.astype(bool)
-    fn_mask = gt & ~pred & valid
-    fp_mask = ~gt & pred & valid
+    fn_mask, fp_mask = error_masks(gt_mask, pred_mask, ignore_mask)
     if not_clicked_mask is not None:
         not_clicked_mask = np.asarray(not_clicked_mask, dtype=bool)
     return _click_from_error_masks(fn_mask, fp_mask, padding=padding, rng=rng,
