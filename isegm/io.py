@@ -6,9 +6,11 @@ the target folder, flushed and ``fsync``-ed, then renamed over the target with `
 A crash or a kill at any moment leaves either the old file or the new one, never half of one.
 
 Reading: :func:`read_image` and :func:`read_mask` decode with OpenCV and state their conversion
-rules once. Both accept a ``notes`` list; every conversion that changes the data (alpha dropped,
-16 bits scaled to 8, a grey image expanded, a colour mask reduced) appends a one-line note naming
-the file, so that callers can count and report converted inputs instead of converting silently.
+rules once; the object-mask rules are :func:`binarise_mask`, applied to files by
+:func:`read_binary_mask` and to bytes (an upload) by :func:`decode_binary_mask`. The readers accept a
+``notes`` list; every conversion that changes the data (alpha dropped, 16 bits scaled to 8, a grey
+image expanded, a colour mask reduced) appends a one-line note naming the file, so that callers
+can count and report converted inputs instead of converting silently.
 """
 from __future__ import annotations
 
@@ -25,8 +27,11 @@ from typing import Any, Callable, Optional
 import cv2
 import numpy as np
 
+from isegm.errors import UserError
+
 __all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "dumps_json",
-           "to_plain", "read_image", "read_mask", "read_binary_mask", "load_numpy_pickle", "NUMPY_PICKLE_GLOBALS"]
+           "to_plain", "read_image", "read_mask", "read_binary_mask", "decode_binary_mask", "binarise_mask",
+           "load_numpy_pickle", "NUMPY_PICKLE_GLOBALS"]
 
 
 # ---------------------------------------------------------------------- atomic writing
@@ -225,17 +230,42 @@ def read_mask(path) -> np.ndarray:
 
 
 def read_binary_mask(path, notes: Optional[list] = None) -> np.ndarray:
-    """Read an object mask as (H, W) bool.
-
-    Rules: colour masks use their brightest colour channel (alpha ignored); 8-bit masks whose
-    maximum is 1 are 0/1 masks (foreground > 0), other 8-bit masks are 0/255 (foreground > 127, so
-    JPEG noise is ignored); 16-bit masks: foreground > 0. A colour mask and a 16-bit mask each
-    append a note naming the file to ``notes``.
+    """Read an object mask file as (H, W) bool, with the rules of :func:`binarise_mask`.
 
     Raises:
         FileNotFoundError: no such file. ValueError: the file cannot be decoded.
     """
-    mask = read_mask(path)
+    return binarise_mask(read_mask(path), path, notes)
+
+
+def decode_binary_mask(data: bytes, what: str = "mask", notes: Optional[list] = None) -> np.ndarray:
+    """Decode the bytes of a mask file (PNG, TIFF, BMP, JPEG, ...: what OpenCV reads) as (H, W) bool, with the
+    rules of :func:`binarise_mask` (the same as :func:`read_binary_mask` gives for that file).
+
+    Args:
+        data: the file's bytes. what: names the data in messages and notes (e.g. "uploaded external mask").
+    Raises:
+        UserError: empty bytes, or bytes OpenCV cannot decode as an image (the message names ``what``).
+    """
+    buffer = np.frombuffer(bytes(data), np.uint8)
+    mask = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED) if buffer.size else None
+    if mask is None:
+        raise UserError(f"cannot decode {what} ({buffer.size} bytes): empty or not an image format OpenCV reads, "
+                        "expected e.g. a PNG mask")
+    return binarise_mask(mask, what, notes)
+
+
+def binarise_mask(mask: np.ndarray, where, notes: Optional[list] = None) -> np.ndarray:
+    """The foreground of a decoded mask (OpenCV ``IMREAD_UNCHANGED`` layout) as (H, W) bool.
+
+    Rules: colour masks (palette PNGs decode as colour) use their brightest colour channel (alpha ignored);
+    8-bit masks whose maximum is 1 are 0/1 masks (foreground > 0), other 8-bit masks are 0/255 (foreground
+    > 127, so JPEG noise is ignored); 16-bit masks: foreground > 0. A colour mask and a 16-bit mask each
+    append a note naming ``where`` (the file or data) to ``notes``.
+
+    Args:
+        mask: (H, W) or (H, W, C) uint8 / uint16 array.
+    """
     what = []
     if mask.ndim == 3:
         mask = mask[:, :, :3].max(axis=2) if mask.shape[2] >= 3 else mask[:, :, 0]
@@ -246,5 +276,5 @@ def read_binary_mask(path, notes: Optional[list] = None) -> np.ndarray:
         binary = mask > 0
         what.append(f"{mask.dtype} mask binarised at > 0")
     if what and notes is not None:
-        notes.append(f"{path}: {', '.join(what)}")
+        notes.append(f"{where}: {', '.join(what)}")
     return binary

@@ -17,7 +17,8 @@ from isegm.io import read_image
 logger = logging.getLogger(__name__)
 
 __all__ = ["ArgumentParser", "demo_parser", "annotate_parser", "DemoSetup", "prepare_demo", "replay",
-           "parse_classes", "check_out_dir", "check_outputs_free", "check_session_fits"]
+           "parse_classes", "check_out_dir", "check_outputs_free", "check_session_fits", "check_checkpoint",
+           "load_predictor", "device_of"]
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -121,14 +122,32 @@ def _read_image(path, flag="image"):
         raise UserError(f"{flag} {path}: {exc}") from None
 
 
-def _checkpoint(path_text):
+def check_checkpoint(path_text):
+    """The checkpoint file of ``--checkpoint`` (default :data:`isegm.annotation.runtime.DEFAULT_CHECKPOINT`).
+
+    Raises:
+        FileNotFoundError: no such file (named, with the flag); UserError: an empty file.
+    """
     path = runtime.resolve_checkpoint(path_text)  # FileNotFoundError naming the path and --checkpoint
     if path.stat().st_size == 0:
         raise UserError(f"--checkpoint {path} is empty, expected a RITM-format .pth file")
     return path
 
 
-def _load_predictor(checkpoint, device, params):
+def load_predictor(checkpoint, device, params):
+    """Load the network of a RITM-format checkpoint and build one predictor for it, as the demo, the replay
+    script and the web view do (:func:`isegm.annotation.runtime.load_net`, then
+    :func:`isegm.annotation.runtime.build_predictor`).
+
+    Args:
+        checkpoint: path of the ``.pth`` file. device: ``torch.device``. params: plain-data predictor parameters
+            (:func:`isegm.annotation.runtime.default_predictor_params`, or those recorded in a session).
+    Returns:
+        (net in eval mode, predictor).
+    Raises:
+        UserError: the file is not a loadable checkpoint (text, truncated, another format: the loader's error
+            is named), or the parameters do not build a predictor for it.
+    """
     # torch.load of a text or truncated file raises whatever its unpickler meets (IndexError, EOFError,
     # UnpicklingError, RuntimeError, ...): any failure to load the user's file is reported as bad input.
     try:
@@ -139,11 +158,16 @@ def _load_predictor(checkpoint, device, params):
                         f"checkpoint ({type(exc).__name__}{': ' + text[:160] if text else ''})") from None
     try:
         return net, runtime.build_predictor(net, device, params)
-    except (ValueError, NotImplementedError) as exc:
+    except (ValueError, NotImplementedError, TypeError) as exc:
         raise UserError(f"cannot build a predictor for --checkpoint {checkpoint}: {exc}") from None
 
 
-def _device(args):
+def device_of(args):
+    """The ``torch.device`` of the ``--cpu`` / ``--gpu N`` flags (``args.cpu``, ``args.gpu``).
+
+    Raises:
+        UserError: the requested device is not available (see :func:`isegm.annotation.runtime.resolve_device`).
+    """
     try:
         return runtime.resolve_device(cpu=args.cpu, gpu=args.gpu)
     except RuntimeError as exc:
@@ -204,14 +228,14 @@ def prepare_demo(argv=None, load_model=True) -> DemoSetup:
         image_path = Path(args.image)
         _read_image(image_path)
         check_outputs_free(out_dir, image_path.stem, args.overwrite)
-    checkpoint = _checkpoint(args.checkpoint)
-    device = _device(args)
+    checkpoint = check_checkpoint(args.checkpoint)
+    device = device_of(args)
     params = runtime.default_predictor_params(args.limit_longest_size)
     setup = DemoSetup(controller=None, out_dir=out_dir, image_path=image_path, overwrite=args.overwrite)
     if not load_model:
         return setup
     runtime.make_deterministic()
-    net, predictor = _load_predictor(checkpoint, device, params)
+    net, predictor = load_predictor(checkpoint, device, params)
     setup.controller = AnnotationSession(predictor, threshold=args.threshold, overlap_rule=args.overlap,
                                          settings=runtime.session_settings(checkpoint, device, params),
                                          class_names=classes)
@@ -241,8 +265,8 @@ def replay(argv=None):
     check_session_fits(session, image.shape[:2])
     out_dir = check_out_dir(args.out)
     check_outputs_free(out_dir, args.name or image_path.stem, args.overwrite)
-    checkpoint = _checkpoint(args.checkpoint)
-    device = _device(args)
+    checkpoint = check_checkpoint(args.checkpoint)
+    device = device_of(args)
     settings = dict(session.get("settings") or {})
     predictor_params = settings.get("predictor") or runtime.default_predictor_params()
     runtime.make_deterministic()
@@ -251,7 +275,7 @@ def replay(argv=None):
     if recorded_sha and recorded_sha != runtime.file_sha256(checkpoint):
         logger.warning("checkpoint %s differs from the recorded one (%s): masks will differ",
                        checkpoint, (settings.get("checkpoint") or {}).get("name"))
-    _net, predictor = _load_predictor(checkpoint, device, predictor_params)
+    _net, predictor = load_predictor(checkpoint, device, predictor_params)
     try:
         controller = AnnotationSession(predictor, threshold=session.get("threshold", 0.5),
                                        overlap_rule=session.get("overlap_rule", overlap.DEFAULT_RULE),

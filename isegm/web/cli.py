@@ -122,20 +122,6 @@ def _url(host, port, token):
     return f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
 
 
-def _load_model(checkpoint, device, params):
-    try:
-        net = runtime.load_net(checkpoint, device)
-    except Exception as exc:  # noqa: BLE001 - whatever torch.load meets in a bad file is bad input
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise UserError(f"cannot load model from --checkpoint {checkpoint}: not a readable RITM-format "
-                        f"checkpoint ({type(exc).__name__}{': ' + text[:160] if text else ''})") from None
-    try:
-        runtime.build_predictor(net, device, params)
-    except (ValueError, NotImplementedError, TypeError) as exc:
-        raise UserError(f"cannot build a predictor for --checkpoint {checkpoint}: {exc}") from None
-    return net
-
-
 def prepare_web(argv=None, load_model=True) -> WebSetup:
     """Parse the flags, check every input, load the one model and build the app (nothing listens yet).
 
@@ -157,13 +143,8 @@ def prepare_web(argv=None, load_model=True) -> WebSetup:
         raise UserError(f"--out {out_dir} is the --images folder; give a separate folder for the outputs")
     loopback = is_loopback(args.host)
     _check_listen(args.host, args.port)
-    checkpoint = runtime.resolve_checkpoint(args.checkpoint)  # FileNotFoundError naming the path
-    if checkpoint.stat().st_size == 0:
-        raise UserError(f"--checkpoint {checkpoint} is empty, expected a RITM-format .pth file")
-    try:
-        device = runtime.resolve_device(cpu=args.cpu, gpu=args.gpu)
-    except RuntimeError as exc:
-        raise UserError(str(exc)) from None
+    checkpoint = annotation_cli.check_checkpoint(args.checkpoint)  # FileNotFoundError naming the path
+    device = annotation_cli.device_of(args)
     params = runtime.default_predictor_params(args.limit_longest_size)
     token = secrets.token_urlsafe(24) if (not loopback or args.require_token) else None
     setup = WebSetup(app=None, host=args.host, port=args.port, url=_url(args.host, args.port, token), token=token)
@@ -172,7 +153,7 @@ def prepare_web(argv=None, load_model=True) -> WebSetup:
     from isegm.web.server import create_app
 
     runtime.make_deterministic()
-    net = _load_model(checkpoint, device, params)
+    net, _ = annotation_cli.load_predictor(checkpoint, device, params)  # refuses a bad file before listening
     settings = runtime.session_settings(checkpoint, device, params)
 
     def make_session():

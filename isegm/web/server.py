@@ -43,6 +43,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from isegm.errors import UserError
 from isegm.web.paths import ImageFolder, PathRefused
 from isegm.web.sessions import (Conflict, SessionRegistry, check_save_targets, decode_mask_png,
                                 encode_display_image, layer_png, state_of)
@@ -279,7 +280,7 @@ def create_app(images_dir, out_dir, make_session: Callable[[], object], *, class
                                    state=snapshot(entry))
                 try:
                     value = op(entry.session)
-                except (ValueError, FileExistsError, NotADirectoryError) as exc:
+                except (ValueError, UserError, FileExistsError, NotADirectoryError) as exc:
                     if isinstance(exc, PathRefused):
                         raise
                     raise WebError(400, str(exc).splitlines()[0] if str(exc) else type(exc).__name__,

@@ -33,7 +33,7 @@ from scipy import ndimage
 
 from isegm.annotation import load_session, output_paths
 from isegm.annotation import render
-from isegm.io import atomic_write_bytes, read_image
+from isegm.io import atomic_write_bytes, decode_binary_mask, read_image
 from isegm.web.paths import ImageFolder, check_output_paths
 
 logger = logging.getLogger(__name__)
@@ -345,14 +345,15 @@ def encode_display_image(image: np.ndarray, lossless_max_pixels: int = 4_000_000
 
 
 def decode_mask_png(data: bytes, shape) -> np.ndarray:
-    """An uploaded external mask as (H, W) bool, with the rules of :func:`isegm.io.read_binary_mask`.
+    """An uploaded external mask as (H, W) bool, with the mask rules of :func:`isegm.io.binarise_mask`
+    (decoded by :func:`isegm.io.decode_binary_mask`, as :func:`isegm.io.read_binary_mask` reads a file).
 
     The PNG header's size is checked against the image before anything is decoded (no decompression bombs).
 
     Args:
         data: PNG file bytes. shape: (H, W) of the image.
     Raises:
-        ValueError: not a PNG, another size (both named as WxH), or undecodable.
+        ValueError: not a PNG, or another size (both named as WxH). UserError: undecodable PNG data.
     """
     if not data.startswith(PNG_SIGNATURE) or len(data) < 33 or data[12:16] != b"IHDR":
         raise ValueError("external mask upload must be a PNG file")
@@ -360,14 +361,7 @@ def decode_mask_png(data: bytes, shape) -> np.ndarray:
     height = int.from_bytes(data[20:24], "big")
     if (height, width) != tuple(shape):
         raise ValueError(f"external mask is {width}x{height} (WxH) but the image is {shape[1]}x{shape[0]}")
-    mask = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if mask is None:
-        raise ValueError("cannot decode the uploaded external mask PNG")
-    if mask.ndim == 3:
-        mask = mask[:, :, :3].max(axis=2) if mask.shape[2] >= 3 else mask[:, :, 0]
-    if mask.dtype == np.uint8:
-        return mask > 127 if mask.max() > 1 else mask > 0
-    return mask > 0
+    return decode_binary_mask(data, "the uploaded external mask PNG")
 
 
 def check_save_targets(entry: OpenImage, out_dir) -> list:

@@ -187,3 +187,16 @@ def test_annotate_existing_outputs_without_overwrite(annotate, files, capsys):
 def test_annotate_out_is_a_file(annotate, files, capsys):
     _refused(annotate.main, _annotate_args(files, out=files["image"]), capsys, files["out"], files["image"],
              "is a file")
+
+
+def test_annotate_recorded_predictor_params_that_build_no_predictor(annotate, files, capsys, monkeypatch):
+    # the recorded settings come from the user's file: an unknown predictor parameter is bad input, not a bug
+    from isegm.annotation import runtime
+
+    data = json.loads(files["clicks"].read_text())
+    data["isegm"]["settings"] = {"predictor": dict(runtime.default_predictor_params(), bogus_flag=1)}
+    path = files["tmp"] / "bogus_params.json"
+    path.write_text(json.dumps(data))
+    monkeypatch.setattr(runtime, "load_net", lambda checkpoint, device: object())  # a loadable checkpoint
+    _refused(annotate.main, _annotate_args(files, clicks=path), capsys, files["out"], files["ckpt"],
+             "cannot build a predictor", "bogus_flag")

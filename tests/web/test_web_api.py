@@ -312,6 +312,29 @@ def test_path_safety_reads(web, tmp_path):
     assert not out.exists()
 
 
+def test_external_mask_upload_uses_the_mask_reading_rules(web):
+    client, images, out, _ = web
+    tab = Tab(client, "scene.png")
+    tab.open()
+
+    def upload(data):
+        return client.post("/api/mask", params={"name": "scene.png", "rev": tab.rev}, content=data,
+                           headers={"Content-Type": "image/png"})
+
+    # the rules of isegm.io.read_binary_mask: a colour mask's brightest channel, alpha ignored
+    rgba = np.zeros((72, 96, 4), np.uint8)
+    rgba[10:30, 20:50] = (0, 0, 200, 0)
+    rgba[..., 3][rgba[..., 2] == 0] = 255
+    r = upload(cv2.imencode(".png", rgba)[1].tobytes())
+    assert r.status_code == 200, r.text
+    tab._take(r.json()["state"])
+    assert (tab.layer()[..., 3] > 0).sum() == 20 * 30
+    # a PNG whose header is right (the size matches) but whose data cannot be decoded: refused, named
+    good = cv2.imencode(".png", np.zeros((72, 96), np.uint8))[1].tobytes()
+    r = upload(good[:33] + b"\0" * 40)
+    assert r.status_code == 400 and "cannot decode the uploaded external mask PNG" in r.json()["detail"]
+
+
 def test_path_safety_writes_and_limits(web, tmp_path):
     client, images, out, _ = web
     tab = Tab(client, "scene.png")
