@@ -169,3 +169,27 @@ def test_nobrs_predictor_runs_the_unet():
     clicker.make_next_click(np.zeros_like(gt, dtype=bool))
     prob = predictor.get_prediction(clicker)
     assert prob.shape == (70, 90) and np.isfinite(prob).all() and 0 <= prob.min() <= prob.max() <= 1
+
+
+def test_input_brs_runs_and_feature_brs_is_refused():
+    from isegm.inference.clicker import Clicker
+    from isegm.inference.predictors import BRSModelError, get_predictor
+
+    model = _model()
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    gt = np.zeros((48, 64), np.int32)
+    gt[10:30, 20:50] = 1
+    for mode in ("RGB-BRS", "DistMap-BRS"):
+        predictor = get_predictor(model, mode, device="cpu", zoom_in_params=None, with_flip=False,
+                                  lbfgs_params={"maxfun": 2})
+        predictor.set_input_image(image)
+        clicker = Clicker(gt_mask=gt)
+        pred = np.zeros_like(gt, dtype=bool)
+        for _ in range(2):   # BRS optimises from the 2nd click
+            clicker.make_next_click(pred)
+            prob = predictor.get_prediction(clicker)
+            pred = prob > 0.49
+        assert prob.shape == gt.shape and np.isfinite(prob).all(), mode
+    with pytest.raises(BRSModelError, match="f-BRS-B.*UNetModel"):
+        get_predictor(model, "f-BRS-B", device="cpu")
