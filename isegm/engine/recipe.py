@@ -47,6 +47,9 @@ class Recipe:
     Iterative click loss (ICL, CFR-ICL; :meth:`isegm.engine.trainer.ISTrainer._icl_forward`):
     ``icl_weights``, one weight per IT-M iteration (as many as ``max_num_next_clicks``; CFR-ICL:
     ``(1, 2, 3)``); None or ``()`` = RITM's IT-M, the default. Validation always uses RITM's IT-M.
+    Schedule (:func:`isegm.engine.optimizer.get_lr_scheduler`, checked when the recipe is made):
+    ``lr_schedule`` 'multistep' (x``lr_gamma`` at ``milestones``), 'step' (x``lr_gamma`` every
+    ``lr_step_size`` epochs, StepLR), 'cosine' or 'constant'.
     """
     model: str = "hrnet18_itermask"
     model_kwargs: dict = field(default_factory=dict)

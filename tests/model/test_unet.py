@@ -193,3 +193,16 @@ def test_input_brs_runs_and_feature_brs_is_refused():
         assert prob.shape == gt.shape and np.isfinite(prob).all(), mode
     with pytest.raises(BRSModelError, match="f-BRS-B.*UNetModel"):
         get_predictor(model, "f-BRS-B", device="cpu")
+
+
+def test_optimize_for_inference_keeps_the_outputs():
+    from isegm.model import optimize_for_inference
+
+    model = _model()
+    fast = optimize_for_inference(model)
+    image = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(image, POINTS)["instances"], model(image, POINTS)["instances"],
+                                   rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="optimize_for_inference"):
+        save_is_model(fast, "unused.pth")
