@@ -50,22 +50,30 @@ def get_optimizer(model: nn.Module, name: str, lr: float, **kwargs) -> torch.opt
 
 
 def get_lr_scheduler(optimizer: torch.optim.Optimizer, name: str, epochs: int, milestones=(),
-                     gamma: float = 0.1, min_lr_ratio: float = 0.0):
+                     gamma: float = 0.1, min_lr_ratio: float = 0.0, step_size: int | None = None):
     """Per-epoch learning-rate schedule.
 
     Args:
         name: ``multistep`` (RITM: multiply by ``gamma`` at each epoch in ``milestones``),
-            ``cosine`` (cosine decay over ``epochs`` to ``min_lr_ratio`` x the base rate) or ``constant``.
+            ``step`` (``torch.optim.lr_scheduler.StepLR``: multiply by ``gamma`` every ``step_size``
+            epochs; the MFP U-Net design: 5 epochs, 0.1), ``cosine`` (cosine decay over ``epochs`` to
+            ``min_lr_ratio`` x the base rate) or ``constant``.
+        step_size: epochs between drops of ``step`` (an int >= 1); unused by the others.
 
     Raises:
-        ValueError: unknown schedule name.
+        ValueError: unknown schedule name, or ``step`` without a valid ``step_size``.
     """
     name = name.lower()
     if name == "multistep":
         return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(milestones), gamma=gamma)
+    if name == "step":
+        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1:
+            raise ValueError(f"lr schedule 'step' needs lr_step_size, an int >= 1 (epochs between drops), "
+                             f"got {step_size!r}")
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma)
     if name == "cosine":
         return torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda e: min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(e, epochs) / max(epochs, 1))))
     if name == "constant":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: 1.0)
-    raise ValueError(f"unknown lr schedule {name!r}; known: multistep, cosine, constant")
+    raise ValueError(f"unknown lr schedule {name!r}; known: multistep, step, cosine, constant")

@@ -51,6 +51,9 @@ class Recipe:
     Iterative click loss (ICL, CFR-ICL; :meth:`isegm.engine.trainer.ISTrainer._icl_forward`):
     ``icl_weights``, one weight per IT-M iteration (as many as ``max_num_next_clicks``; CFR-ICL:
     ``(1, 2, 3)``); None or ``()`` = RITM's IT-M, the default. Validation always uses RITM's IT-M.
+    Schedule (:func:`isegm.engine.optimizer.get_lr_scheduler`, checked when the recipe is made):
+    ``lr_schedule`` 'multistep' (x``lr_gamma`` at ``milestones``), 'step' (x``lr_gamma`` every
+    ``lr_step_size`` epochs, StepLR), 'cosine' or 'constant'.
     """
     model: str = "hrnet18_itermask"
     model_kwargs: dict = field(default_factory=dict)
@@ -82,6 +85,7 @@ class Recipe:
     lr_schedule: str = "multistep"
     milestones: tuple[int, ...] = (200, 220)
     lr_gamma: float = 0.1
+    lr_step_size: int | None = None        # lr_schedule "step": epochs between drops by lr_gamma (StepLR)
     instance_loss: str = "nfl"
     instance_loss_kwargs: dict = field(default_factory=lambda: {"alpha": 0.5, "gamma": 2})
     instance_loss_weight: float = 1.0
@@ -107,6 +111,10 @@ class Recipe:
         build_suem(self)
         _stuff_kwargs(self)
         check_icl_weights(self.icl_weights, self.max_num_next_clicks, name="recipe icl_weights")
+        # the schedule's name and its parameters (lr_step_size of "step"), on a throw-away optimizer
+        get_lr_scheduler(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0), name=self.lr_schedule,
+                         epochs=self.epochs, milestones=self.milestones, gamma=self.lr_gamma,
+                         step_size=self.lr_step_size)
 
 
 def build_suem(recipe: Recipe):
@@ -234,11 +242,33 @@ def build_model(recipe: Recipe, cfg, weights: str | None = None):
                            f"or pass --set IMAGENET_PRETRAINED_MODELS.{recipe.pretrained}=PATH")
         model.feature_extractor.load_pretrained_weights(str(table[recipe.pretrained]))
     if weights:
-        from isegm.model.checkpoint import load_is_model
-        source = load_is_model(weights, device="cpu", eval_mode=False)
-        missing = model.load_state_dict(source.state_dict(), strict=True)
-        del source, missing
-        logger.info("fine-tuning from %s", weights)
+        load_finetune_weights(model, weights, recipe.model)
+    return model
+
+
+def load_finetune_weights(model, weights, recipe_model: str) -> None:
+    """Copy the weights of checkpoint ``weights`` into ``model`` (the recipe's, named ``recipe_model``).
+
+    Raises:
+        UserError: the checkpoint cannot be loaded, holds another model family (e.g. a U-Net checkpoint
+            given to an HRNet recipe) or another variant of the same family (keys / shapes differ);
+            one line naming the file, what it holds and what the recipe builds.
+    """
+    from isegm.errors import UserError
+    from isegm.model.checkpoint import load_is_model, load_state_dict_strict
+
+    source = load_is_model(weights, device="cpu", eval_mode=False)
+    if type(source) is not type(model):
+        raise UserError(f"--weights {weights}: checkpoint of class {type(source).__name__}, but recipe model "
+                        f"{recipe_model!r} is class {type(model).__name__}; fine-tune with a recipe of the same "
+                        f"model family")
+    try:
+        load_state_dict_strict(model, source.state_dict(), weights)
+    except ValueError as err:
+        raise UserError(f"--weights {weights} does not fit recipe model {recipe_model!r}: "
+                        f"{str(err).splitlines()[0]}") from err
+    del source
+    logger.info("fine-tuning from %s", weights)
     return model
 
 
@@ -314,7 +344,7 @@ def run_recipe(recipe: Recipe, cfg, exp: ExpPaths, *, device: torch.device, batc
         amp=amp, channels_last=channels_last, sync_bn=sync_bn,
         icl_weights=check_icl_weights(recipe.icl_weights, recipe.max_num_next_clicks, name="recipe icl_weights"))
     scheduler = partial(get_lr_scheduler, name=recipe.lr_schedule, epochs=recipe.epochs,
-                        milestones=recipe.milestones, gamma=recipe.lr_gamma)
+                        milestones=recipe.milestones, gamma=recipe.lr_gamma, step_size=recipe.lr_step_size)
     run_meta = dict(meta or {}, recipe=to_plain(asdict(recipe)), seed=seed, command=" ".join(sys.argv))
     trainer = ISTrainer(model, trainset, valset, build_losses(recipe), settings, exp, device,
                         lr_scheduler=scheduler, meta=run_meta, distributed=distributed)

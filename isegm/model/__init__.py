@@ -6,7 +6,7 @@ Public API (imported lazily, so ``import isegm.model`` stays cheap)::
     save_is_model(model, path, meta=None, half=False, extra=None) -> Path
     build_model(name, **overrides) -> ISModel;  MODEL_BUILDERS: dict[name, builder]
     optimize_for_inference(model, fold_batchnorm=True, channels_last=True) -> ISModel (inference-only copy)
-    ISModel, HRNetModel, DeeplabModel (+ their configs HRNetConfig, DeeplabConfig)
+    ISModel, HRNetModel, DeeplabModel, UNetModel (+ their configs HRNetConfig, DeeplabConfig, UNetConfig)
 """
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ _EXPORTS = {
     "HRNetConfig": "is_hrnet_model",
     "DeeplabModel": "is_deeplab_model",
     "DeeplabConfig": "is_deeplab_model",
+    "UNetModel": "unet",
+    "UNetConfig": "unet",
 }
 
 __all__ = sorted(_EXPORTS)

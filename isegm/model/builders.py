@@ -11,6 +11,7 @@ from typing import Callable
 from .is_deeplab_model import DeeplabModel
 from .is_hrnet_model import HRNetModel
 from .is_model import ISModel
+from .unet import UNetModel
 
 # Iterative models (IT-M, RITM sec. 3.2): disks of radius 5, previous mask input, Conv1S fusion.
 _ITERMASK = dict(use_leaky_relu=True, use_rgb_conv=False, use_disks=True, norm_radius=5, with_prev_mask=True)
@@ -47,6 +48,11 @@ MODEL_BUILDERS: dict[str, Callable[..., ISModel]] = {
     "r50_dh128_baseline": _deeplab("resnet50", 128, **_NONITER),
     "r101_dh256_baseline": _deeplab("resnet101", 256, **_NONITER),
     "r34_dh128_itermask": _deeplab("resnet34", 128, **_ITERMASK),
+    # MFP ResNet-34 U-Net (isegm/model/unet.py): RGB + 2 click disks of radius 5 into a torchvision ResNet-34
+    # encoder, skip connections, 1 logit at input resolution; clicks only, as in its design ...
+    "unet_resnet34": lambda **overrides: UNetModel(**overrides),
+    # ... and with the previous mask as a 6th input channel, for IT-M training.
+    "unet_resnet34_itermask": lambda **overrides: UNetModel(**{"with_prev_mask": True, **overrides}),
 }
 
 

@@ -8,7 +8,8 @@ File layout (SamsungLabs/ritm_interactive_segmentation, ``isegm/utils/serializat
                 'meta': {...}})          # optional, plain data (ours)
 
 'class'-typed values are dotted class paths (only the normalisation layers in ``ops.NORM_LAYERS``).
-Released RITM checkpoints load unchanged, and checkpoints written here load in RITM's own code.
+Released RITM checkpoints load unchanged, and checkpoints written here load in RITM's own code
+(except the U-Net's, ``isegm.model.unet.UNetModel``, a class RITM does not have).
 Files are read with ``torch.load(weights_only=True)``; model classes and class-typed parameters go
 through explicit whitelists, so a checkpoint can never name code to import or run.
 """
@@ -29,6 +30,7 @@ from .is_deeplab_model import DeeplabModel
 from .is_hrnet_model import HRNetModel
 from .is_model import ISModel
 from .ops import NORM_LAYERS, class_path
+from .unet import UNetModel
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +38,7 @@ logger = logging.getLogger(__name__)
 MODEL_CLASSES: dict[str, type[ISModel]] = {
     "isegm.model.is_hrnet_model.HRNetModel": HRNetModel,
     "isegm.model.is_deeplab_model.DeeplabModel": DeeplabModel,
+    "isegm.model.unet.UNetModel": UNetModel,     # ours (MFP ResNet-34 U-Net); RITM's code cannot load it
 }
 _CLASS_PARAMS = ("norm_layer", "backbone_norm_layer")
 _RESERVED = ("config", "state_dict", "meta")

@@ -26,6 +26,28 @@ def test_bce_matches_torch_on_valid_pixels():
     torch.testing.assert_close(loss, ref.mean(dim=(1, 2, 3)))
 
 
+def test_weighted_bce_matches_torch_pos_weight():
+    """pos_weight (the MFP U-Net design: 5.0) weights the object pixels' term as BCEWithLogitsLoss does;
+    1.0 keeps RITM's BCE bit for bit; from_sigmoid gives the same numbers from probabilities."""
+    pred, label = _data()
+    valid = label != -1
+    ref = nn.functional.binary_cross_entropy_with_logits(pred, label.clamp(min=0), reduction="none",
+                                                         pos_weight=torch.tensor([5.0])) * valid
+    loss = SigmoidBinaryCrossEntropyLoss(pos_weight=5.0)(pred, label)
+    torch.testing.assert_close(loss, ref.mean(dim=(1, 2, 3)))
+    assert (loss > SigmoidBinaryCrossEntropyLoss()(pred, label)).all()
+    torch.testing.assert_close(SigmoidBinaryCrossEntropyLoss(pos_weight=5.0, from_sigmoid=True)(pred.sigmoid(), label),
+                               loss, rtol=1e-4, atol=1e-5)
+    assert torch.equal(SigmoidBinaryCrossEntropyLoss(pos_weight=1.0)(pred, label),
+                       SigmoidBinaryCrossEntropyLoss()(pred, label))
+    big = torch.tensor([[[[80.0, -80.0]]]])
+    assert torch.isfinite(SigmoidBinaryCrossEntropyLoss(pos_weight=5.0)(big, torch.tensor([[[[0.0, 1.0]]]]))).all()
+    assert isinstance(build_loss("bce", pos_weight=5.0), SigmoidBinaryCrossEntropyLoss)
+    for bad in (0, -1.0, float("nan"), "5"):
+        with pytest.raises(ValueError, match="pos_weight"):
+            SigmoidBinaryCrossEntropyLoss(pos_weight=bad)
+
+
 def test_nfl_equals_focal_rescaled_to_valid_pixel_count():
     pred, label = _data()
     nfl = NormalizedFocalLossSigmoid(alpha=0.5, gamma=2)(pred, label)
