@@ -176,3 +176,73 @@ class BasePredictor:
         for state, transform in zip(transform_states, self.transforms):
             transform.set_state(state)
         self.prev_prediction = states["prev_prediction"]
+
+
+class PredictorWrapper:
+    """Base of the wrappers that compose with any predictor (CFR, focus refinement, ...).
+
+    It forwards what callers read of a predictor (``net``, ``zoom_in``, ``with_flip``, ``device``,
+    ``prev_prediction``) to the wrapped ``self.predictor`` and keeps undo states nested: ``get_states()``
+    is ``{"predictor": <wrapped states>, <STATE_KEY>: <own state>}``. A subclass sets ``STATE_KEY`` and
+    implements ``get_prediction``, ``_own_state()`` and ``_set_own_state(value)``; ``set_input_image``
+    may be extended (call ``super().set_input_image``).
+    """
+
+    #: the key of the wrapper's own state in :meth:`get_states` (set by each subclass)
+    STATE_KEY = ""
+
+    def __init__(self, predictor):
+        self.predictor = predictor
+
+    @property
+    def net(self):
+        return self.predictor.net
+
+    @property
+    def zoom_in(self):
+        return self.predictor.zoom_in
+
+    @property
+    def with_flip(self):
+        return self.predictor.with_flip
+
+    @property
+    def device(self):
+        return self.predictor.device
+
+    @property
+    def prev_prediction(self):
+        return self.predictor.prev_prediction
+
+    @prev_prediction.setter
+    def prev_prediction(self, value):
+        self.predictor.prev_prediction = value
+
+    def set_input_image(self, image) -> None:
+        """Set the image ((H, W, 3) uint8 RGB) on the wrapped predictor."""
+        self.predictor.set_input_image(image)
+
+    def set_image(self, image) -> None:
+        """Alias of :meth:`set_input_image` (segment-anything's name)."""
+        self.set_input_image(image)
+
+    def _own_state(self):
+        raise NotImplementedError
+
+    def _set_own_state(self, value) -> None:
+        raise NotImplementedError
+
+    def get_states(self) -> dict:
+        """The wrapped predictor's states plus this wrapper's own (for :meth:`set_states`, undo)."""
+        return {"predictor": self.predictor.get_states(), self.STATE_KEY: self._own_state()}
+
+    def set_states(self, states: dict) -> None:
+        """Restore a state from :meth:`get_states`.
+
+        Raises:
+            ValueError: ``states`` was not taken from this kind of wrapper (no ``STATE_KEY`` entry).
+        """
+        if not isinstance(states, dict) or self.STATE_KEY not in states:
+            raise ValueError(f"state was not taken from a {type(self).__name__} (no {self.STATE_KEY!r})")
+        self.predictor.set_states(states["predictor"])
+        self._set_own_state(states[self.STATE_KEY])

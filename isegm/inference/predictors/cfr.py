@@ -29,11 +29,12 @@ from typing import Optional
 import numpy as np
 
 from isegm.errors import UserError
+from isegm.inference.predictors.base import PredictorWrapper
 
 __all__ = ["CascadeForwardPredictor"]
 
 
-class CascadeForwardPredictor:
+class CascadeForwardPredictor(PredictorWrapper):
     """Wraps a predictor and refines each click's prediction by feeding it back ``cf_n`` more times.
 
     Composes with any predictor honouring the interface of
@@ -70,7 +71,7 @@ class CascadeForwardPredictor:
         if not getattr(predictor.net, "with_prev_mask", False):
             raise UserError(f"cascade-forward refinement needs a model with a previous-mask input "
                             f"(with_prev_mask=True); {type(predictor.net).__name__} has none")
-        self.predictor = predictor
+        super().__init__(predictor)
         self.cf_n = int(cf_n)
         self.adaptive = bool(adaptive)
         self.cf_clicks = None if cf_clicks is None else int(cf_clicks)
@@ -79,36 +80,10 @@ class CascadeForwardPredictor:
         self.last_n_runs = 0
 
     # ------------------------------------------------------------------ the predictor interface
-    @property
-    def net(self):
-        return self.predictor.net
-
-    @property
-    def zoom_in(self):
-        return self.predictor.zoom_in
-
-    @property
-    def with_flip(self):
-        return self.predictor.with_flip
-
-    @property
-    def device(self):
-        return self.predictor.device
-
-    @property
-    def prev_prediction(self):
-        return self.predictor.prev_prediction
-
-    @prev_prediction.setter
-    def prev_prediction(self, value):
-        self.predictor.prev_prediction = value
-
     def set_input_image(self, image) -> None:
         """Set the image on the wrapped predictor (see its ``set_input_image``)."""
-        self.predictor.set_input_image(image)
+        super().set_input_image(image)
         self.last_n_runs = 0
-
-    set_image = set_input_image
 
     def get_prediction(self, clicker, prev_mask=None) -> np.ndarray:
         """The wrapped predictor's prediction, fed back as its own previous mask up to ``cf_n`` times.
@@ -135,20 +110,13 @@ class CascadeForwardPredictor:
         self.last_n_runs = runs
         return prediction
 
-    def get_states(self) -> dict:
-        """The wrapped predictor's states plus this wrapper's (for :meth:`set_states`, undo)."""
-        return {"predictor": self.predictor.get_states(), "cfr_last_n_runs": self.last_n_runs}
+    STATE_KEY = "cfr_last_n_runs"
 
-    def set_states(self, states: dict) -> None:
-        """Restore a state from :meth:`get_states`.
+    def _own_state(self):
+        return self.last_n_runs
 
-        Raises:
-            ValueError: ``states`` was not taken from a :class:`CascadeForwardPredictor`.
-        """
-        if not isinstance(states, dict) or "cfr_last_n_runs" not in states:
-            raise ValueError("state was not taken from a CascadeForwardPredictor (no 'cfr_last_n_runs')")
-        self.predictor.set_states(states["predictor"])
-        self.last_n_runs = states["cfr_last_n_runs"]
+    def _set_own_state(self, value) -> None:
+        self.last_n_runs = value
 
     def __repr__(self):
         return (f"CascadeForwardPredictor(cf_n={self.cf_n}, adaptive={self.adaptive}, cf_clicks={self.cf_clicks}, "

@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 
 from isegm.errors import UserError
-from isegm.inference.predictors.base import BasePredictor, image_to_tensor
+from isegm.inference.predictors.base import BasePredictor, PredictorWrapper, image_to_tensor
 from isegm.inference.transforms import clamp_bbox, expand_bbox, get_bbox_from_mask, get_roi_image_nd
 
 __all__ = ["FocusRefinePredictor", "focus_box", "progressive_merge"]
@@ -151,7 +151,7 @@ class _CropClicks:
         return self._clicks[:clicks_limit] if clicks_limit is not None else list(self._clicks)
 
 
-class FocusRefinePredictor:
+class FocusRefinePredictor(PredictorWrapper):
     """Wraps a predictor: after each click, predicts again on a focus crop around the region the
     click changed and merges only that region (see the module docstring for FocalClick's recipe).
 
@@ -181,7 +181,7 @@ class FocusRefinePredictor:
             raise UserError(f"focus refinement: expansion_ratio must be >= 1, got {expansion_ratio!r}")
         if not min_crop_size >= 0:
             raise UserError(f"focus refinement: min_crop_size must be >= 0, got {min_crop_size!r}")
-        self.predictor = predictor
+        super().__init__(predictor)
         self.target_size = int(target_size)
         self.expansion_ratio = float(expansion_ratio)
         self.min_crop_size = float(min_crop_size)
@@ -192,37 +192,11 @@ class FocusRefinePredictor:
         self._image = None
 
     # ------------------------------------------------------------------ the predictor interface
-    @property
-    def net(self):
-        return self.predictor.net
-
-    @property
-    def zoom_in(self):
-        return self.predictor.zoom_in
-
-    @property
-    def with_flip(self):
-        return self.predictor.with_flip
-
-    @property
-    def device(self):
-        return self.predictor.device
-
-    @property
-    def prev_prediction(self):
-        return self.predictor.prev_prediction
-
-    @prev_prediction.setter
-    def prev_prediction(self, value):
-        self.predictor.prev_prediction = value
-
     def set_input_image(self, image) -> None:
         """Set the image on the wrapped predictor and keep a (1, 3, H, W) copy for the focus crops."""
-        self.predictor.set_input_image(image)
+        super().set_input_image(image)
         self._image = image_to_tensor(image).to(self.device)
         self.focus_roi = None
-
-    set_image = set_input_image
 
     def get_prediction(self, clicker, prev_mask=None) -> np.ndarray:
         """The wrapped prediction, refined on the focus crop of the last click.
@@ -278,20 +252,13 @@ class FocusRefinePredictor:
             probs = F.interpolate(probs, size=(height, width), mode="bilinear", align_corners=True)
         return probs[0, 0].numpy()
 
-    def get_states(self) -> dict:
-        """The wrapped predictor's states plus the last focus box (for :meth:`set_states`, undo)."""
-        return {"predictor": self.predictor.get_states(), "focus_roi": self.focus_roi}
+    STATE_KEY = "focus_roi"
 
-    def set_states(self, states: dict) -> None:
-        """Restore a state from :meth:`get_states`.
+    def _own_state(self):
+        return self.focus_roi
 
-        Raises:
-            ValueError: ``states`` was not taken from a :class:`FocusRefinePredictor`.
-        """
-        if not isinstance(states, dict) or "focus_roi" not in states:
-            raise ValueError("state was not taken from a FocusRefinePredictor (no 'focus_roi')")
-        self.predictor.set_states(states["predictor"])
-        self.focus_roi = states["focus_roi"]
+    def _set_own_state(self, value) -> None:
+        self.focus_roi = value
 
     def __repr__(self):
         return (f"FocusRefinePredictor(target_size={self.target_size}, expansion_ratio={self.expansion_ratio}, "
