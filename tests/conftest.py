@@ -40,3 +40,19 @@ def coco_mval_path():
 @pytest.fixture
 def reference_path():
     return shared_path("reference")
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op torch thread for the test (on a shared 2-core machine two OpenMP threads can be ~50x
+    slower when a core is busy elsewhere); the thread count and the deterministic-kernel switch (the annotation
+    CLI and scripts/annotate.py turn it on) are restored afterwards, so other tests are unaffected."""
+    import torch
+
+    before = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+    torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)

@@ -22,19 +22,9 @@ def _load_script(name, path):
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One intra-op thread: on a shared 2-core machine two OpenMP threads can be ~50x slower when a core is
-    busy elsewhere. annotate.py also sets the recorded thread count and deterministic kernels; both are restored
-    afterwards so other tests in the session are unaffected."""
-    import torch
-
-    before = torch.get_num_threads()
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.set_num_threads(1)
+def _one_torch_thread(one_torch_thread):
+    """Every test here runs with :func:`tests.conftest.one_torch_thread`."""
     yield
-    torch.set_num_threads(before)
-    torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
 
 
 @pytest.fixture(scope="module")

@@ -14,16 +14,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:Depreca
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.set_num_threads(1)
+def _one_torch_thread(one_torch_thread):
+    """Every test here runs with :func:`tests.conftest.one_torch_thread`."""
     yield
-    torch.set_num_threads(before)
-    torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
 
 
 def test_unet_session_and_replay(tmp_path):

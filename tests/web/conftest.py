@@ -30,18 +30,9 @@ def tiny_checkpoint(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One intra-op thread (the shared CI machine) and the deterministic-kernel switch restored afterwards
-    (the CLI and scripts/annotate.py turn it on)."""
-    import torch
-
-    before = torch.get_num_threads()
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.set_num_threads(1)
+def _one_torch_thread(one_torch_thread):
+    """Every test here runs with :func:`tests.conftest.one_torch_thread`."""
     yield
-    torch.set_num_threads(before)
-    torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
 
 
 @pytest.fixture
