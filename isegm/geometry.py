@@ -243,6 +243,20 @@ class Box:
             raise ValueError(f"{self!r} lies outside the {height}x{width} (HxW) image")
         return Box((y0, x0, y1, x1))
 
+    def with_context(self, ratio: float, min_margin: int = 16) -> "Box":
+        """The box grown on every side by ``max(min_margin, round(ratio * longer side))`` pixels (not clipped).
+
+        The context crop around a box that the annotation session and the evaluator's box-first
+        interaction run the predictor on (the avalanche fork of RITM's demo crops to the box plus context).
+
+        Raises:
+            ValueError: ``ratio`` or ``min_margin`` negative.
+        """
+        if not ratio >= 0 or min_margin < 0:
+            raise ValueError(f"context ratio and margin must be >= 0, got {ratio!r}, {min_margin!r}")
+        margin = max(int(min_margin), int(round(ratio * max(self.height, self.width))))
+        return Box((self.y0 - margin, self.x0 - margin, self.y1 + margin, self.x1 + margin))
+
     def contains(self, y, x) -> bool:
         """Whether pixel (y, x) lies inside."""
         return self.y0 <= y < self.y1 and self.x0 <= x < self.x1

@@ -28,6 +28,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from isegm.data.registry import REGISTRY, dataset_path, resolve  # noqa: E402
 from isegm.errors import UserError, float_range, int_range, run_cli  # noqa: E402
+from isegm.inference.evaluation import FIRST_INTERACTIONS, INTERACTIONS, STROKE_SPACING  # noqa: E402
 from isegm.inference.predictors import PREDICTOR_MODES, check_brs_mode  # noqa: E402
 
 logger = logging.getLogger("isegm.evaluate_model")
@@ -82,6 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="CFR only on the first K clicks (CFR-ICL's --cf-click, its default 1); default: every click.")
     parser.add_argument("--focus-refine", action="store_true",
                         help="Focus refinement (FocalClick-style): re-predict a crop around the click's change, merge it.")
+    parser.add_argument("--interaction", choices=INTERACTIONS, default="click",
+                        help="What the simulated user does after the first interaction: RITM's click, or a stroke along "
+                             "the skeleton of the error region (given to the model as clicks every --stroke-spacing px); "
+                             "NoC counts interactions, the notes add the clicks behind them (NoP).")
+    parser.add_argument("--first-interaction", choices=FIRST_INTERACTIONS, default="click",
+                        help="'box': interaction 1 is the ground truth's box (crop = box + 20%% context, box as the "
+                             "previous mask, prediction zeroed outside the box).")
+    parser.add_argument("--stroke-spacing", type=float_range(0.0, None, lo_open=True), default=STROKE_SPACING,
+                        metavar="PX", help=f"Pixels between the clicks of a stroke (> 0; default {STROKE_SPACING:g}).")
     parser.add_argument("--save-ious", action="store_true", help="Save per-click IoU arrays (ious/*.npy).")
     parser.add_argument("--print-ious", action="store_true", help="Run all clicks; add mIoU@1,2,3,5,10,20.")
     parser.add_argument("--vis-preds", action="store_true", help="Save a visualisation of every click.")
@@ -139,7 +149,9 @@ def parse_args(argv=None):
                             max_size=args.max_size, clicks_limit=args.clicks_limit, print_ious=args.print_ious,
                             iou_analysis=args.iou_analysis, save_ious=args.save_ious, vis_preds=args.vis_preds,
                             max_samples=args.max_samples, progress=not args.no_progress, cf_n=args.cf_n,
-                            acf=args.acf, cf_clicks=args.cf_clicks, focus_refine=args.focus_refine)
+                            acf=args.acf, cf_clicks=args.cf_clicks, focus_refine=args.focus_refine,
+                            interaction=args.interaction, first_interaction=args.first_interaction,
+                            stroke_spacing=args.stroke_spacing)
     return args, settings, cfg
 
 

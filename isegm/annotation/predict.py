@@ -126,9 +126,7 @@ class ObjectPredictor:
         h, w = self.state.shape
         if box is None:
             return (0, 0, h, w)
-        y0, x0, y1, x1 = box.to()
-        margin = max(16, int(round(self.box_margin * max(y1 - y0, x1 - x0))))
-        return (max(0, y0 - margin), max(0, x0 - margin), min(h, y1 + margin), min(w, x1 + margin))
+        return box.with_context(self.box_margin).clip(h, w).to()
 
     def _set_input(self, crop) -> None:
         y0, x0, y1, x1 = crop

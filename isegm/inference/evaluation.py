@@ -17,55 +17,147 @@ import numpy as np
 from tqdm import tqdm
 
 from isegm.io import to_plain
+from isegm.geometry import Box
 from isegm.inference.clicker import Clicker
+from isegm.inference.user import next_stroke
 from isegm.metrics import iou as get_iou
 
 logger = logging.getLogger(__name__)
 
 
+#: interaction types of the evaluator: every interaction after the first ("click": RITM's click rule;
+#: "stroke": :func:`isegm.inference.user.next_stroke`), and the first one ("box": the ground truth's box)
+INTERACTIONS = ("click", "stroke")
+FIRST_INTERACTIONS = ("click", "box")
+#: context around a box-first crop, as a fraction of the box's longer side (at least 16 px; the annotation
+#: session's default ``box_margin``)
+BOX_CONTEXT = 0.2
+#: the largest distance in pixels between the clicks a stroke is given to a click model as (RITM's click
+#: disks have radius 5: no gap along the line)
+STROKE_SPACING = 5.0
+
+
+class _CropClicker:
+    """The clicks of a full-image clicker shifted into a crop's coordinates (what a predictor set on the crop reads)."""
+
+    def __init__(self, clicker, y0: int, x0: int):
+        self.clicker, self.y0, self.x0 = clicker, y0, x0
+
+    def get_clicks(self, clicks_limit=None):
+        return [c.copy(coords=(c.y - self.y0, c.x - self.x0)) for c in self.clicker.get_clicks(clicks_limit)]
+
+
 def evaluate_sample(image, gt_mask, predictor, max_iou_thr: float, pred_thr: float = 0.49,
                     min_clicks: int = 1, max_clicks: int = 20, sample_id=None,
-                    callback: Optional[Callable] = None):
-    """Simulate clicks on one sample.
+                    callback: Optional[Callable] = None, interaction: str = "click",
+                    first_interaction: str = "click", stroke_spacing: float = STROKE_SPACING,
+                    box_context: float = BOX_CONTEXT, log: Optional[list] = None):
+    """Simulate interactions on one sample (RITM's NoC protocol; clicks by default).
+
+    Each interaction is followed by one prediction and its IoU; NoC counts interactions.
+
+    * ``interaction="click"``: RITM's clicker (:meth:`~isegm.inference.clicker.Clicker.make_next_click`).
+    * ``interaction="stroke"``: the simulated user's stroke along the skeleton of the error region the
+      click rule picks (:func:`isegm.inference.user.next_stroke`), given to the model as clicks of its
+      sign every ``stroke_spacing`` px along the line (:meth:`isegm.geometry.Stroke.to_clicks`), all at once.
+    * ``first_interaction="box"``: interaction 1 is the tight box of the ground truth. How a click
+      model sees it: the predictor is set on the crop of the box grown by ``box_context`` of its longer
+      side (at least 16 px), with the box's filled rectangle as the previous mask and no click; every
+      prediction of the sample (this one and those after the clicks that follow, which the predictor gets
+      in crop coordinates) is pasted into a zero map of the image and zeroed outside the box. The box is
+      counted as one interaction.
 
     Args:
         image: (H, W, 3) uint8 RGB.
         gt_mask: (H, W) int32, 1 object, 0 background, -1 ignored.
-        predictor: object with ``set_input_image(image)`` and ``get_prediction(clicker)`` returning
-            (H, W) float probabilities.
+        predictor: object with ``set_input_image(image)`` and ``get_prediction(clicker, prev_mask=None)``
+            returning (h, w) float probabilities of the image it was set on.
         max_iou_thr: stop when the IoU reaches this (compared in float64, as RITM).
         pred_thr: probability threshold for the mask.
-        min_clicks: never stop before this many clicks.
-        max_clicks: at most this many clicks.
+        min_clicks: never stop before this many interactions.
+        max_clicks: at most this many interactions.
         sample_id: passed to ``callback``.
         callback: optional ``callback(image, gt_mask, pred_probs, sample_id, click_indx, clicks_list)``
-            called after every click (e.g. to save visualisations).
+            called after every interaction (e.g. to save visualisations).
+        interaction, first_interaction: see above (:data:`INTERACTIONS`, :data:`FIRST_INTERACTIONS`).
+        stroke_spacing: px between the clicks of a stroke (> 0).
+        box_context: context of the box-first crop (>= 0).
+        log: optional list; one dict per interaction is appended: ``{"type": "click"|"stroke"|"box",
+            "n_points": clicks it added}`` plus ``"stroke"`` (:meth:`~isegm.geometry.Stroke.to_dict`) or
+            ``"box"`` ([y0, x0, y1, x1]).
 
     Returns:
-        ``(clicks_list, ious, pred_probs, timings)``: the clicks; (n,) float32 IoU after each click;
-        the last (H, W) float32 probabilities; (n,) float64 seconds spent in ``get_prediction``
-        for each click.
+        ``(clicks_list, ious, pred_probs, timings)``: every click the predictor was given; (n,) float32
+        IoU after each interaction; the last (H, W) float32 probabilities; (n,) float64 seconds spent in
+        ``get_prediction`` for each interaction.
 
     Raises:
-        ValueError: image / mask shapes disagree or ``max_clicks`` < 1.
+        ValueError: image / mask shapes disagree, ``max_clicks`` < 1, an unknown interaction type, or a
+            box-first sample whose object box is under 1 px.
     """
     gt_mask = np.asarray(gt_mask)
     if gt_mask.ndim != 2 or np.asarray(image).shape[:2] != gt_mask.shape:
         raise ValueError(f"image {np.asarray(image).shape} and gt_mask {gt_mask.shape} sizes differ")
     if max_clicks < 1:
         raise ValueError(f"max_clicks must be >= 1, got {max_clicks}")
+    if interaction not in INTERACTIONS:
+        raise ValueError(f"unknown interaction {interaction!r}; known: {', '.join(INTERACTIONS)}")
+    if first_interaction not in FIRST_INTERACTIONS:
+        raise ValueError(f"unknown first interaction {first_interaction!r}; known: {', '.join(FIRST_INTERACTIONS)}")
+    if not stroke_spacing > 0:
+        raise ValueError(f"stroke_spacing must be > 0 px, got {stroke_spacing!r}")
 
     clicker = Clicker(gt_mask=gt_mask)
     pred_mask = np.zeros(gt_mask.shape, dtype=bool)
     pred_probs = np.zeros(gt_mask.shape, dtype=np.float32)
     ious, timings = [], []
+    box = crop = None
+    view = clicker
 
-    predictor.set_input_image(image)
-    for click_indx in range(max_clicks):
-        clicker.make_next_click(pred_mask)
+    if first_interaction == "box":
+        box = Box.from_mask(gt_mask == 1)
+        crop = box.with_context(box_context).clip(*gt_mask.shape)
+        y0, x0, y1, x1 = crop.to()
+        predictor.set_input_image(np.ascontiguousarray(image[y0:y1, x0:x1]))
+        view = _CropClicker(clicker, y0, x0)
+    else:
+        predictor.set_input_image(image)
+
+    def predict(prev_mask=None):
         start = perf_counter()
-        pred_probs = predictor.get_prediction(clicker)
+        probs = predictor.get_prediction(view, prev_mask) if prev_mask is not None else predictor.get_prediction(view)
         timings.append(perf_counter() - start)
+        if crop is None:
+            return probs
+        full = np.zeros(gt_mask.shape, np.float32)
+        by0, bx0, by1, bx1 = box.to()
+        cy0, cx0 = crop.y0, crop.x0
+        full[by0:by1, bx0:bx1] = np.asarray(probs)[by0 - cy0:by1 - cy0, bx0 - cx0:bx1 - cx0]
+        return full
+
+    for click_indx in range(max_clicks):
+        if click_indx == 0 and box is not None:
+            rect = np.zeros((crop.height, crop.width), np.float32)
+            rect[box.y0 - crop.y0:box.y1 - crop.y0, box.x0 - crop.x0:box.x1 - crop.x0] = 1.0
+            pred_probs = predict(rect)
+            step = {"type": "box", "n_points": 0, "box": [int(v) for v in box.to()]}
+        elif interaction == "stroke":
+            stroke = next_stroke(gt_mask, pred_mask, index=click_indx)
+            if stroke is None:  # nothing left to correct: RITM's clicker adds its (0, 0) negative click
+                clicker.make_next_click(pred_mask)
+                step = {"type": "click", "n_points": 1}
+            else:
+                points = stroke.to_clicks(stroke_spacing)
+                for point in points:
+                    clicker.add_click(point)
+                step = {"type": "stroke", "n_points": len(points), "stroke": stroke.to_dict()}
+            pred_probs = predict()
+        else:
+            clicker.make_next_click(pred_mask)
+            step = {"type": "click", "n_points": 1}
+            pred_probs = predict()
+        if log is not None:
+            log.append(step)
         pred_mask = pred_probs > pred_thr
 
         if callback is not None:
@@ -101,9 +193,12 @@ def evaluate_dataset(dataset, predictor, progress: bool = True, max_samples: Opt
         samples only); wall-clock seconds of the whole loop (data loading included, as RITM's SPC);
         one dict per dataset index: ``index``, ``sample_id``, ``skipped``, ``reason`` (why skipped, or
         ""), ``notes`` (conversions), ``n_clicks``, ``ious`` (list of float), ``times`` (seconds per
-        click), ``clicks`` (list of (is_positive, y, x)).
+        click), ``clicks`` (list of (is_positive, y, x)); with strokes or a first box also ``interactions``
+        (see the ``log`` of :func:`evaluate_sample`).
     """
     all_ious, records = [], []
+    interactions_logged = (kwargs.get("interaction", "click") != "click"
+                           or kwargs.get("first_interaction", "click") != "click")
     n = len(dataset) if max_samples is None else min(len(dataset), int(max_samples))
     start = perf_counter()
     for index in tqdm(range(n), leave=False, disable=not progress):
@@ -121,8 +216,10 @@ def evaluate_dataset(dataset, predictor, progress: bool = True, max_samples: Opt
             logger.warning("sample %d (%s) has an empty object mask: skipped", index, sample_id)
             records.append(_skip_record(index, sample_id, "no object in the mask", notes))
             continue
+        log = [] if interactions_logged else None
         try:
-            clicks, ious, _, times = evaluate_sample(sample.image, gt_mask, predictor, sample_id=index, **kwargs)
+            clicks, ious, _, times = evaluate_sample(sample.image, gt_mask, predictor, sample_id=index, log=log,
+                                                     **kwargs)
         except ValueError as exc:
             if "sizes differ" not in str(exc):
                 raise
@@ -140,6 +237,8 @@ def evaluate_dataset(dataset, predictor, progress: bool = True, max_samples: Opt
             "times": [float(x) for x in times],
             "clicks": [(bool(c.is_positive), int(c.coords[0]), int(c.coords[1])) for c in clicks],
         })
+        if log is not None:
+            records[-1]["interactions"] = log
     elapsed_time = perf_counter() - start
     return all_ious, elapsed_time, records
 
@@ -199,6 +298,10 @@ class EvalSettings:
         cf_clicks: CFR only while there are at most this many clicks (CFR-ICL's ``--cf-click``; None = every click).
         focus_refine: focus refinement after each click
             (:class:`~isegm.inference.predictors.focus.FocusRefinePredictor`), applied after CFR.
+        interaction: 'click' (RITM's clicker) or 'stroke' (simulated strokes; see :func:`evaluate_sample`);
+            ``n_clicks`` / NoC then count interactions.
+        first_interaction: 'click' or 'box' (interaction 1 is the ground truth's box).
+        stroke_spacing: px between the clicks a stroke is given to the model as (> 0).
 
     Raises:
         UserError: ``cf_n`` < 0, ``cf_clicks`` < 1, or ``acf`` / ``cf_clicks`` without ``cf_n`` >= 1.
@@ -222,9 +325,20 @@ class EvalSettings:
     acf: bool = False
     cf_clicks: Optional[int] = None
     focus_refine: bool = False
+    interaction: str = "click"
+    first_interaction: str = "click"
+    stroke_spacing: float = STROKE_SPACING
 
     def __post_init__(self):
         from isegm.errors import UserError
+
+        if self.interaction not in INTERACTIONS:
+            raise UserError(f"--interaction {self.interaction!r}: expected one of {', '.join(INTERACTIONS)}")
+        if self.first_interaction not in FIRST_INTERACTIONS:
+            raise UserError(f"--first-interaction {self.first_interaction!r}: expected one of "
+                            f"{', '.join(FIRST_INTERACTIONS)}")
+        if not self.stroke_spacing > 0:
+            raise UserError(f"--stroke-spacing {self.stroke_spacing!r}: expected a distance > 0 px")
 
         if isinstance(self.cf_n, bool) or not isinstance(self.cf_n, int) or self.cf_n < 0:
             raise UserError(f"--cf-n {self.cf_n!r}: expected an integer >= 0 (extra cascade-forward runs per click)")
@@ -236,13 +350,17 @@ class EvalSettings:
                             f"(the most extra runs per click; CFR-ICL used 4)")
 
     def variant(self) -> str:
-        """The refinements in force as a name suffix: '' (none), 'cf4', 'acf4', 'cf4c1' (CFR on the first
-        click only), 'focus', 'acf4_focus' ..."""
+        """The refinements and interaction types in force as a name suffix: '' (none), 'cf4', 'acf4', 'cf4c1'
+        (CFR on the first click only), 'focus', 'acf4_focus', 'box' (box first), 'stroke', 'box_stroke' ..."""
         name = ""
         if self.cf_n > 0:
             name = f"{'acf' if self.acf else 'cf'}{self.cf_n}" + (f"c{self.cf_clicks}" if self.cf_clicks else "")
         if self.focus_refine:
             name += "_focus" if name else "focus"
+        for extra in (("box" if self.first_interaction == "box" else ""),
+                      ("stroke" if self.interaction == "stroke" else "")):
+            if extra:
+                name += f"_{extra}" if name else extra
         return name
 
     def mode_label(self) -> str:
@@ -328,7 +446,9 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
     results = {
         "model_name": model_name, "mode": settings.mode, "variant": settings.variant(),
         "cf_n": settings.cf_n, "acf": settings.acf, "cf_clicks": settings.cf_clicks,
-        "focus_refine": settings.focus_refine, "eval_mode": settings.eval_mode,
+        "focus_refine": settings.focus_refine, "interaction": settings.interaction,
+        "first_interaction": settings.first_interaction, "stroke_spacing": settings.stroke_spacing,
+        "eval_mode": settings.eval_mode,
         "n_clicks": settings.n_clicks, "min_n_clicks": settings.min_n_clicks, "target_iou": target_iou,
         "thresh": settings.thresh, "max_size": settings.max_size, "max_samples": settings.max_samples,
         "checkpoints": [str(c) for c in checkpoints], "table_path": str(table_path),
@@ -354,7 +474,8 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
             all_ious, elapsed_time, records = evaluate_dataset(
                 dataset, predictor, progress=settings.progress, max_samples=settings.max_samples,
                 pred_thr=settings.thresh, max_iou_thr=target_iou, min_clicks=settings.min_n_clicks,
-                max_clicks=settings.n_clicks, callback=callback)
+                max_clicks=settings.n_clicks, callback=callback, interaction=settings.interaction,
+                first_interaction=settings.first_interaction, stroke_spacing=settings.stroke_spacing)
 
             summary = reporting.summarize(all_ious, elapsed_time, records, settings.n_clicks, target_iou)
             row_name = settings.mode_label() if single else checkpoint_path.stem

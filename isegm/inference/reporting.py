@@ -36,7 +36,9 @@ def summarize(all_ious: Sequence, elapsed_time: float, records: Sequence[dict], 
         ``nof`` lists, ``spc`` (seconds per click), ``elapsed_time``, ``n_samples``, ``n_skipped``,
         ``skipped`` (list of {index, sample_id, reason}), ``n_converted`` / ``converted`` (inputs read
         with a conversion, e.g. alpha dropped) and ``n_total_clicks``; plus ``noc_target`` for a
-        target outside 80/85/90.
+        target outside 80/85/90. With strokes or a first box (records with ``interactions``), NoC/NoF
+        count interactions, and ``nop`` (per threshold: mean clicks the model was given by the interaction
+        that reached it, all of a sample's when none did), ``n_total_points`` and ``interaction_types`` are added.
     """
     iou_thrs = M.noc_thresholds(target_iou)
     noc_list, nof_list = M.noc_nof(all_ious, iou_thrs=iou_thrs, max_clicks=n_clicks)
@@ -58,6 +60,14 @@ def summarize(all_ious: Sequence, elapsed_time: float, records: Sequence[dict], 
     if int(round(target_iou * 100)) not in (80, 85, 90) and target_iou <= 1.0:
         noc, nof = M.noc_nof(all_ious, [target_iou], max_clicks=n_clicks)
         out["noc_target"] = {"iou": target_iou, "noc": noc[0], "nof": nof[0]}
+    logged = [r["interactions"] for r in records if not r["skipped"] and "interactions" in r]
+    if logged and len(logged) == len(all_ious):
+        # strokes / a first box: NoC counts interactions; NoP counts the clicks the model was given by then
+        points = [np.array([step["n_points"] for step in log]) for log in logged]
+        out["nop"] = [float(np.mean([p[:M.noc(ious, thr, n_clicks)].sum() for p, ious in zip(points, all_ious)]))
+                      for thr in iou_thrs]
+        out["n_total_points"] = int(sum(p.sum() for p in points))
+        out["interaction_types"] = sorted({step["type"] for log in logged for step in log})
     return out
 
 
@@ -87,8 +97,14 @@ def format_table_row(row_name: str, dataset_name: str, summary: dict, n_clicks: 
 
 
 def input_notes(summary: dict) -> str:
-    """Lines naming every skipped and converted input of a run ('' when none)."""
-    lines = [f"  skipped {s['sample_id'] if s['sample_id'] is not None else s['index']}: {s['reason']}"
+    """Lines naming every skipped and converted input of a run, and the click counts behind the NoC of
+    stroke / box-first runs ('' when none)."""
+    lines = []
+    if summary.get("nop"):
+        pcts = ", ".join(f"NoP@{int(round(t * 100))} {v:.2f}" for t, v in zip(summary["iou_thrs"], summary["nop"]))
+        lines.append(f"  interactions ({' + '.join(summary['interaction_types'])}) counted as NoC; clicks given "
+                     f"to the model: {pcts} ({summary['n_total_points']} in all)")
+    lines += [f"  skipped {s['sample_id'] if s['sample_id'] is not None else s['index']}: {s['reason']}"
              for s in summary.get("skipped", [])]
     lines += [f"  converted {c['sample_id'] if c['sample_id'] is not None else c['index']}: {'; '.join(c['notes'])}"
               for c in summary.get("converted", [])]
