@@ -33,6 +33,7 @@ CONTROLS_HELP = (
     "Left click: positive click\n"
     "Right click: negative click\n"
     "Left drag: restrict to a box\n"
+    "T: stroke tool (left drag: add,\n   right drag: erase)\n"
     "Wheel: zoom    Middle drag: pan\n"
     "Space: finish object\n"
     "Ctrl+Z: undo    Esc: reset object\n"
@@ -81,6 +82,8 @@ class AnnotationApp(ttk.Frame):
         self.threshold = tk.DoubleVar(value=controller.threshold)
         self.alpha = tk.DoubleVar(value=0.5)
         self.radius = tk.IntVar(value=5)
+        self.tool = tk.StringVar(value="click")
+        self.stroke_width = tk.IntVar(value=5)
         self.label_var = tk.StringVar(value=controller.label)
         self.stuff_var = tk.BooleanVar(value=False)
         self._build_menu()
@@ -121,8 +124,8 @@ class AnnotationApp(ttk.Frame):
         panel = ttk.Frame(body, width=240)
         panel.pack(side="right", fill="y", padx=4, pady=4)
         self.canvas = ImageCanvas(body, on_click=self.add_click, on_box=self.set_box,
-                                  on_view_change=self._write_state, width=640, height=480,
-                                  cursor="crosshair")
+                                  on_view_change=self._write_state, on_stroke=self.add_stroke, width=640,
+                                  height=480, cursor="crosshair")
         self.canvas.pack(side="left", fill="both", expand=True, padx=4, pady=4)
 
         obj = ttk.LabelFrame(panel, text="Current object")
@@ -143,7 +146,14 @@ class AnnotationApp(ttk.Frame):
         ttk.Button(buttons, text="Undo", width=6, command=self.undo).pack(side="left", padx=2)
         ttk.Button(buttons, text="Reset", width=6, command=self.reset_object).pack(side="left", padx=2)
 
+        tool = ttk.LabelFrame(panel, text="Tool")
+        tool.pack(fill="x", pady=3)
+        for text, value in (("Click / box", "click"), ("Stroke", "stroke")):
+            ttk.Radiobutton(tool, text=text, value=value, variable=self.tool,
+                            command=self._tool_changed).pack(side="left", padx=4)
+
         for text, var, lo, hi, res, cmd in (
+                ("Stroke width (px)", self.stroke_width, 1, 30, 1, lambda _v: self._tool_changed()),
                 ("Probability threshold", self.threshold, 0.05, 0.95, 0.01, self._threshold_changed),
                 ("Alpha blending", self.alpha, 0.0, 1.0, 0.05, lambda _v: self._refresh_view()),
                 ("Click radius (px)", self.radius, 0, 12, 1, lambda _v: self._refresh_overlays())):
@@ -169,6 +179,7 @@ class AnnotationApp(ttk.Frame):
         root.bind("<Control-o>", lambda e: self.ask_load_image())
         root.bind("<Control-m>", lambda e: self.ask_load_mask())
         root.bind("<Control-q>", lambda e: self.quit_app())
+        root.bind("t", lambda e: self._key(e, self.toggle_tool))
 
     def _typing(self):
         return self.master.focus_get() is self.label_entry
@@ -205,6 +216,21 @@ class AnnotationApp(ttk.Frame):
     def add_click(self, y, x, positive):
         if self._need_image():
             self._submit("click", lambda c: c.add_click(y, x, positive), busy_text="predicting...")
+
+    def add_stroke(self, points, positive):
+        if self._need_image():
+            width = float(self.stroke_width.get())
+            self._submit("stroke", lambda c: c.add_stroke(points, width, positive), busy_text="predicting...")
+
+    def _tool_changed(self):
+        self.canvas.stroke_tool = self.tool.get() == "stroke"
+        self.canvas.stroke_width = float(self.stroke_width.get())
+        self.canvas.configure(cursor="pencil" if self.canvas.stroke_tool else "crosshair")
+        self._write_state()
+
+    def toggle_tool(self):
+        self.tool.set("click" if self.tool.get() == "stroke" else "stroke")
+        self._tool_changed()
 
     def set_box(self, box):
         if self._need_image():
@@ -379,7 +405,7 @@ class AnnotationApp(ttk.Frame):
                                None: "nothing to undo"}[value], update=False)
             if value == "reopen":
                 self.label_var.set(view.label)
-        elif res.name in ("click", "box", "load_mask"):
+        elif res.name in ("click", "stroke", "box", "load_mask"):
             self._set_message("", update=False)
 
     def _composite(self):
@@ -402,7 +428,10 @@ class AnnotationApp(ttk.Frame):
 
     def _refresh_overlays(self):
         if self.view is not None:
-            self.canvas.set_overlays(self.view.clicks, self.view.box, self.radius.get())
+            in_strokes = {k for step in self.view.strokes
+                          for k in range(step.stroke.index, step.stroke.index + step.n_clicks)}
+            self.canvas.set_overlays([c for c in self.view.clicks if c.index not in in_strokes], self.view.box,
+                                     self.radius.get(), [step.stroke for step in self.view.strokes])
             self._write_state()
 
     def _set_message(self, text, update=True):
@@ -468,6 +497,8 @@ class AnnotationApp(ttk.Frame):
             "n_objects": len(self.view.objects) if self.view is not None else 0,
             "n_clicks": len(self.view.clicks) if self.view is not None else 0,
             "has_box": self.view is not None and self.view.box is not None,
+            "n_strokes": len(self.view.strokes) if self.view is not None else 0,
+            "tool": self.tool.get(),
             "widgets": {"label_entry": [self.label_entry.winfo_rootx(), self.label_entry.winfo_rooty(),
                                         self.label_entry.winfo_width(), self.label_entry.winfo_height()]},
             "window": [top.winfo_rootx(), top.winfo_rooty(), top.winfo_width(), top.winfo_height()],

@@ -1,7 +1,8 @@
 """Zoomable, pannable Tk canvas showing an RGB image, with click and box gestures.
 
-Gestures: left click -> positive click, right click -> negative click, left drag -> box, middle drag -> pan,
-mouse wheel -> zoom around the pointer. Image coordinates are (y, x) pixels; the view maps image pixel (x, y)
+Gestures: left click -> positive click, right click -> negative click, left drag -> box (click tool) or add
+stroke (stroke tool), right drag -> erase stroke (stroke tool), middle drag -> pan, mouse wheel -> zoom around
+the pointer. Image coordinates are (y, x) pixels; the view maps image pixel (x, y)
 to canvas [ox + x * s, ox + (x + 1) * s) x [oy + y * s, oy + (y + 1) * s).
 """
 import math
@@ -21,15 +22,26 @@ class ImageCanvas(tk.Canvas):
         on_click: callback(y, x, positive) in image pixels.
         on_box: callback((y0, x0, y1, x1)) in image pixels, end exclusive.
         on_view_change: optional callback() after the view (zoom / pan / size) was redrawn.
+        on_stroke: optional callback(points, positive) with the dragged polyline as (y, x) image pixels (at least
+            2 vertices) when :attr:`stroke_tool` is on.
+
+    Attributes:
+        stroke_tool: when True, left / right drags draw add / erase strokes instead of a box.
+        stroke_width: width in image px of the stroke being drawn (for its preview).
     """
 
-    def __init__(self, master, on_click, on_box, on_view_change=None, **kw):
+    def __init__(self, master, on_click, on_box, on_view_change=None, on_stroke=None, **kw):
         kw.setdefault("background", "#303030")
         kw.setdefault("highlightthickness", 0)
         super().__init__(master, **kw)
         self.on_click = on_click
         self.on_box = on_box
         self.on_view_change = on_view_change
+        self.on_stroke = on_stroke
+        self.stroke_tool = False
+        self.stroke_width = 5.0
+        self.strokes = []
+        self._trail = None
         self.image = None
         self.scale = 1.0
         self.offset = (0.0, 0.0)
@@ -45,6 +57,7 @@ class ImageCanvas(tk.Canvas):
         self.bind("<B1-Motion>", self._left_motion)
         self.bind("<ButtonRelease-1>", self._left_release)
         self.bind("<ButtonPress-3>", self._right_press)
+        self.bind("<B3-Motion>", self._right_motion)
         self.bind("<ButtonRelease-3>", self._right_release)
         self.bind("<ButtonPress-2>", self._middle_press)
         self.bind("<B2-Motion>", self._middle_motion)
@@ -63,9 +76,11 @@ class ImageCanvas(tk.Canvas):
         else:
             self.redraw()
 
-    def set_overlays(self, clicks, box, click_radius):
-        """Clicks (list of objects with y, x, positive), box (y0, x0, y1, x1) or None, radius in screen px."""
+    def set_overlays(self, clicks, box, click_radius, strokes=()):
+        """Clicks (list of objects with y, x, positive), box (y0, x0, y1, x1) or None, radius in screen px, strokes
+        (:class:`isegm.geometry.Stroke` list, drawn as lines of their width)."""
         self.clicks = list(clicks)
+        self.strokes = list(strokes)
         self.box = box
         self.click_radius = int(click_radius)
         self._draw_overlays()
@@ -136,6 +151,11 @@ class ImageCanvas(tk.Canvas):
             ax, ay = self.offset[0] + x0 * self.scale, self.offset[1] + y0 * self.scale
             bx, by = self.offset[0] + x1 * self.scale, self.offset[1] + y1 * self.scale
             self.create_rectangle(ax, ay, bx, by, outline="#ffd400", width=2, dash=(6, 3), tags="overlay")
+        for stroke in self.strokes:
+            coords = [v for y, x in stroke.points for v in self.to_canvas(y, x)]
+            colour = "#00d000" if stroke.is_positive else "#e00000"
+            self.create_line(*coords, fill=colour, width=max(1.0, stroke.width * self.scale), capstyle="round",
+                             joinstyle="round", stipple="gray50", tags="overlay")
         r = self.click_radius
         if r > 0:
             for c in self.clicks:
@@ -150,12 +170,37 @@ class ImageCanvas(tk.Canvas):
         else:
             self.fit()
 
+    # strokes: the pointer's trail in canvas px, turned into image pixels on release
+    def _trail_add(self, event, positive):
+        if self._trail is None:
+            return
+        self._trail.append((event.x, event.y))
+        if len(self._trail) >= 2:
+            (ax, ay), (bx, by) = self._trail[-2:]
+            self.create_line(ax, ay, bx, by, fill="#00d000" if positive else "#e00000", capstyle="round",
+                             width=max(1.0, self.stroke_width * self.scale), tags="drag")
+
+    def _trail_finish(self, positive) -> bool:
+        """Send the trail as a stroke when it was a drag; False when it was a press (a click)."""
+        trail, self._trail = self._trail, None
+        self.delete("drag")
+        if not trail or max(max(abs(x - trail[0][0]), abs(y - trail[0][1])) for x, y in trail) < DRAG_THRESHOLD:
+            return False
+        points = stroke_points(trail, self.to_image)
+        if len(points) >= 2 and self.on_stroke is not None:
+            self.on_stroke(points, positive)
+        return True
+
     def _left_press(self, event):
         self.focus_set()
         self._press = (event.x, event.y, False)
+        self._trail = [(event.x, event.y)] if self.stroke_tool else None
 
     def _left_motion(self, event):
         if self._press is None:
+            return
+        if self._trail is not None:
+            self._trail_add(event, True)
             return
         px, py, dragging = self._press
         if not dragging and max(abs(event.x - px), abs(event.y - py)) >= DRAG_THRESHOLD:
@@ -170,6 +215,11 @@ class ImageCanvas(tk.Canvas):
             return
         px, py, dragging = self._press
         self._press = None
+        if self._trail is not None:
+            self._trail.append((event.x, event.y))
+            if self._trail_finish(True):
+                return
+            dragging = False
         self.delete("drag")
         if not dragging:
             hit = self.to_image(px, py)
@@ -188,10 +238,19 @@ class ImageCanvas(tk.Canvas):
     def _right_press(self, event):
         self.focus_set()
         self._press_right = (event.x, event.y)
+        self._trail = [(event.x, event.y)] if self.stroke_tool else None
+
+    def _right_motion(self, event):
+        if self._trail is not None:
+            self._trail_add(event, False)
 
     def _right_release(self, event):
         start = getattr(self, "_press_right", None)
         self._press_right = None
+        if self._trail is not None:
+            self._trail.append((event.x, event.y))
+            if self._trail_finish(False):
+                return
         if start is None or max(abs(event.x - start[0]), abs(event.y - start[1])) >= DRAG_THRESHOLD:
             return
         hit = self.to_image(*start)
@@ -226,3 +285,16 @@ class ImageCanvas(tk.Canvas):
         self.scale = new_scale
         self.user_zoomed = True
         self.redraw()
+
+
+def stroke_points(trail, to_image):
+    """A pointer trail (canvas (x, y) points) as stroke vertices: (y, x) image pixels, points off the image
+    dropped, repeats of the same pixel merged; a one-pixel trail becomes a dot (the pixel twice)."""
+    points = []
+    for cx, cy in trail:
+        hit = to_image(cx, cy)
+        if hit is not None and (not points or points[-1] != hit):
+            points.append(hit)
+    if len(points) == 1:
+        points.append(points[0])
+    return points

@@ -28,7 +28,7 @@ from typing import Iterable, List, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["Click", "BoxMode", "Box", "Stroke", "apply_strokes", "PAD", "pack_points", "valid_rows", "unpack_points"]
+__all__ = ["Click", "BoxMode", "Box", "Stroke", "STROKE_SPACING", "apply_strokes", "PAD", "pack_points", "valid_rows", "unpack_points"]
 
 PAD = -1.0  # value of every field of an unused row of the points tensor
 
@@ -279,6 +279,11 @@ class Box:
 
 
 # ---------------------------------------------------------------------- the points tensor
+#: the default largest distance in pixels between the clicks a stroke is given to a click model as
+#: (:meth:`Stroke.to_clicks`; RITM's click disks have radius 5: no gap along the line)
+STROKE_SPACING = 5.0
+
+
 class Stroke:
     """A positive (add) or negative (erase) scribble: a polyline of (y, x) vertices drawn ``width`` px wide.
 

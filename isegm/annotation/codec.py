@@ -23,6 +23,7 @@ import numpy as np
 from isegm.geometry import Box, BoxMode, Click
 
 __all__ = ["SESSION_FORMAT", "SESSION_VERSION", "image_sha256", "clicks_to_json", "clicks_from_json",
+           "strokes_to_json", "strokes_from_json",
            "box_to_json", "box_from_json", "object_record", "load_session"]
 
 SESSION_FORMAT = "isegm-annotation-session"
@@ -89,11 +90,67 @@ def box_from_json(value, where: str) -> Optional[Box]:
         raise ValueError(f"{where}: {exc}") from None
 
 
+def strokes_to_json(strokes) -> List[dict]:
+    """:class:`~isegm.annotation.history.StrokeStep` records as ``[{"points": [[y, x], ...], "width", "positive",
+    "spacing", "first_click", "n_clicks"}]``; ``first_click`` is the 1-based order of its first click in
+    ``clicks``, where its ``n_clicks`` clicks (:meth:`isegm.geometry.Stroke.to_clicks` at ``spacing``) stand."""
+    out = []
+    for step in strokes:
+        rec = step.stroke.to_dict()
+        del rec["order"]
+        rec.update(spacing=step.spacing, first_click=int(step.stroke.index) + 1, n_clicks=int(step.n_clicks))
+        out.append(rec)
+    return out
+
+
+def strokes_from_json(records, clicks: Sequence[Click], where: str) -> tuple:
+    """Inverse of :func:`strokes_to_json`, checked against the object's ``clicks``: each stroke's clicks must be
+    exactly those its points, width and spacing give (so that a replay feeds the model what it was fed).
+
+    Raises:
+        ValueError: not a list, a malformed stroke (fewer than 2 points, width <= 0 ...), a bad spacing or
+            position, or clicks that differ from the stroke's (the message names ``where`` and the stroke).
+    """
+    from isegm.annotation.history import StrokeStep, prediction_steps
+    from isegm.geometry import Stroke
+
+    if records is None:
+        return ()
+    if not isinstance(records, list):
+        raise ValueError(f"{where}: 'strokes' must be a list, got {type(records).__name__}")
+    steps = []
+    for k, rec in enumerate(records):
+        here = f"{where} stroke {k + 1}"
+        if not isinstance(rec, dict):
+            raise ValueError(f"{here}: expected a stroke record, got {rec!r:.60}")
+        first, spacing = rec.get("first_click"), rec.get("spacing")
+        if isinstance(first, bool) or not isinstance(first, int) or first < 1:
+            raise ValueError(f"{here}: 'first_click' must be an integer >= 1, got {first!r}")
+        if isinstance(spacing, bool) or not isinstance(spacing, (int, float)) or not spacing > 0:
+            raise ValueError(f"{here}: 'spacing' must be a number > 0 (px), got {spacing!r}")
+        stroke = Stroke.from_dict(dict(rec, order=first - 1), where=here)
+        expected = stroke.to_clicks(float(spacing))
+        got = tuple(clicks[first - 1:first - 1 + len(expected)])
+        if rec.get("n_clicks") != len(expected) or [(c.y, c.x, c.is_positive) for c in got] != \
+                [(c.y, c.x, c.is_positive) for c in expected]:
+            raise ValueError(f"{here}: its clicks from click {first} are not the {len(expected)} clicks its points, "
+                             f"width and spacing give")
+        steps.append(StrokeStep(stroke, float(spacing), len(expected)))
+    try:
+        prediction_steps(len(clicks), steps)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    return tuple(steps)
+
+
 def object_record(label: str, clicks: Sequence[Click], box: Optional[Box], init_rle: Optional[dict],
-                  threshold: float) -> dict:
-    """One object's plain-data record (without its id)."""
-    return {"label": label, "clicks": clicks_to_json(clicks), "restrict_box": box_to_json(box),
-            "init_mask": init_rle, "threshold": threshold}
+                  threshold: float, strokes=()) -> dict:
+    """One object's plain-data record (without its id); ``strokes`` (StrokeSteps) only when there are any."""
+    rec = {"label": label, "clicks": clicks_to_json(clicks), "restrict_box": box_to_json(box),
+           "init_mask": init_rle, "threshold": threshold}
+    if strokes:
+        rec["strokes"] = strokes_to_json(strokes)
+    return rec
 
 
 def load_session(source) -> dict:
@@ -130,7 +187,8 @@ def load_session(source) -> dict:
                 objects.append({"id": int(ann["id"]),
                                 "label": ann.get("label") or cats.get(int(ann["category_id"])),
                                 "clicks": ann.get("clicks") or [], "restrict_box": ann.get("restrict_box"),
-                                "init_mask": ann.get("init_mask"), "threshold": ann.get("threshold", 0.5)})
+                                "init_mask": ann.get("init_mask"), "threshold": ann.get("threshold", 0.5),
+                                "strokes": ann.get("strokes")})
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{where}: malformed annotation or category ({type(exc).__name__}: {exc})") from None
         session["objects"] = objects

@@ -10,24 +10,63 @@ from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
-from isegm.geometry import Box, Click
+from isegm.geometry import Box, Click, Stroke
 
-__all__ = ["ACTIONS", "ObjectState", "UndoStep", "History"]
+__all__ = ["ACTIONS", "StrokeStep", "ObjectState", "UndoStep", "History", "prediction_steps"]
 
-ACTIONS = ("click", "box", "external_mask", "reset", "replay")
+ACTIONS = ("click", "stroke", "box", "external_mask", "reset", "replay")
+
+
+@dataclass(frozen=True)
+class StrokeStep:
+    """A stroke of the current object and the clicks it was given to the model as.
+
+    Attributes:
+        stroke: the :class:`isegm.geometry.Stroke`; its ``index`` is the position of its first click in the
+            object's clicks (0-based).
+        spacing: px between its clicks (:meth:`isegm.geometry.Stroke.to_clicks`).
+        n_clicks: how many clicks it gave (``len(stroke.to_clicks(spacing))``); they were predicted in one step.
+    """
+    stroke: Stroke
+    spacing: float
+    n_clicks: int
+
+
+def prediction_steps(n_clicks: int, strokes) -> List[int]:
+    """End positions (exclusive) of the prediction steps over an object's ``n_clicks`` clicks: one step per
+    click, except that the clicks of each :class:`StrokeStep` in ``strokes`` form one step.
+
+    Raises:
+        ValueError: a stroke's clicks overlap another step or run past ``n_clicks``.
+    """
+    starts = {step.stroke.index: step.n_clicks for step in strokes}
+    ends, pos = [], 0
+    while pos < n_clicks:
+        end = pos + starts.pop(pos, 1)
+        if end > n_clicks:
+            raise ValueError(f"a stroke's {end - pos} clicks from click {pos + 1} run past the object's {n_clicks}")
+        ends.append(end)
+        pos = end
+    if starts:
+        raise ValueError(f"stroke(s) starting at click {', '.join(str(k + 1) for k in sorted(starts))} do not start "
+                         f"a prediction step")
+    return ends
 
 
 @dataclass(frozen=True)
 class ObjectState:
-    """The current object: its clicks (in order), restricting box, external start mask and last prediction.
+    """The current object: its clicks (in order), strokes, restricting box, external start mask and last prediction.
 
     Attributes:
-        clicks: tuple of :class:`isegm.geometry.Click` (index 0 = first click), full-image (y, x).
+        clicks: tuple of :class:`isegm.geometry.Click` (index 0 = first click), full-image (y, x); a stroke's
+            clicks are among them.
+        strokes: tuple of :class:`StrokeStep` in order.
         box: :class:`isegm.geometry.Box` (end exclusive) or None.
         init_mask: (H, W) bool external start mask or None; init_rle: its COCO RLE (plain data) or None.
         prob: (H, W) float32 last probability map or None.
     """
     clicks: Tuple[Click, ...] = ()
+    strokes: Tuple[StrokeStep, ...] = ()
     box: Optional[Box] = None
     init_mask: Optional[np.ndarray] = None
     init_rle: Optional[dict] = None

@@ -44,12 +44,12 @@ def to_session(state, box_margin: float, settings: dict, include_current: bool =
     :class:`~isegm.annotation.state.SessionState`: everything needed to replay it; the unfinished object is
     ``current`` (None when empty or not ``include_current``)."""
     session = session_header(state, box_margin, settings)
-    session["objects"] = [dict(codec.object_record(o.label, o.clicks, o.box, o.init_rle, o.threshold), id=i + 1)
+    session["objects"] = [dict(codec.object_record(o.label, o.clicks, o.box, o.init_rle, o.threshold, o.strokes), id=i + 1)
                           for i, o in enumerate(state.objects)]
     cur = None
     if include_current and not state.cur.is_empty():
         cur = codec.object_record(state.label, state.cur.clicks, state.cur.box, state.cur.init_rle,
-                                  state.threshold)
+                                  state.threshold, state.cur.strokes)
     session["current"] = cur
     return session
 
@@ -60,7 +60,7 @@ def export_objects(state) -> List[export.ExportObject]:
     cat_ids = {c["name"]: c["id"] for c in state.categories()}
     out = []
     for i, (obj, final) in enumerate(zip(state.objects, state.finals)):
-        extra = codec.object_record(obj.label, obj.clicks, obj.box, obj.init_rle, obj.threshold)
+        extra = codec.object_record(obj.label, obj.clicks, obj.box, obj.init_rle, obj.threshold, obj.strokes)
         del extra["label"]
         extra["isthing"] = obj.label not in state.stuff_labels
         out.append(export.ExportObject(id=i + 1, label=obj.label, category_id=cat_ids[obj.label],
@@ -167,7 +167,7 @@ def object_from_record(rec: dict, where: str, shape: Tuple[int, int]):
 
     Returns:
         (box or None, init_mask (H, W) bool or None, init_rle or None, clicks tuple of
-        :class:`isegm.geometry.Click`).
+        :class:`isegm.geometry.Click`, strokes tuple of :class:`~isegm.annotation.history.StrokeStep`).
     Raises:
         ValueError: a malformed or out-of-image box, an external mask of another size, a malformed click or one
             outside the image or the box (the message names ``where`` and the click).
@@ -187,4 +187,7 @@ def object_from_record(rec: dict, where: str, shape: Tuple[int, int]):
             predict.check_click(click, box, shape)
         except ValueError as exc:
             raise ValueError(f"{where} click {click.index + 1}: {exc}") from None
-    return box, init_mask, init_rle, clicks
+    strokes = codec.strokes_from_json(rec.get("strokes"), clicks, where)
+    for step in strokes:
+        step.stroke.check_inside(*shape, where=f"{where} stroke from click {step.stroke.index + 1}")
+    return box, init_mask, init_rle, clicks, strokes

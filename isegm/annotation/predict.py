@@ -24,6 +24,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
+from isegm.annotation.history import prediction_steps
 from isegm.geometry import Box, Click
 
 __all__ = ["MIN_BOX_SIDE", "check_click", "clip_box", "check_box_exact", "inference_mode", "ObjectPredictor"]
@@ -149,9 +150,11 @@ class ObjectPredictor:
         if step.predictor_states is not None:
             self.predictor.set_states(step.predictor_states)
 
-    def predict(self, clicks: Sequence[Click], init_mask: Optional[np.ndarray]) -> np.ndarray:
-        """(H, W) float32 probability map after ``clicks`` (full-image (y, x)); the predictor must already hold
-        the state after ``clicks[:-1]``. ``init_mask`` (H, W) bool is the external start mask or None.
+    def predict(self, clicks: Sequence[Click], init_mask: Optional[np.ndarray], n_new: int = 1) -> np.ndarray:
+        """(H, W) float32 probability map after ``clicks`` (full-image (y, x)), of which the last ``n_new`` are new
+        (a stroke's clicks are predicted in one step); the predictor must already hold the state after
+        ``clicks[:-n_new]``. ``init_mask`` (H, W) bool is the external start mask or None (the previous mask of
+        the first step).
 
         Raises:
             RuntimeError: the predictor returned a map of another shape than its input crop.
@@ -161,7 +164,7 @@ class ObjectPredictor:
         for c in clicks:
             clicker.add_click(self._click_factory(is_positive=c.is_positive, coords=(c.y - y0, c.x - x0)))
         prev = None
-        if init_mask is not None and len(clicks) == 1:
+        if init_mask is not None and len(clicks) == n_new:
             prev = np.ascontiguousarray(init_mask[y0:y1, x0:x1], dtype=np.float32)
         start = time.perf_counter()
         with inference_mode():
@@ -186,23 +189,35 @@ class ObjectPredictor:
             full = restricted
         return full
 
-    def replay(self, clicks=None, before_click=None) -> None:
-        """Reset the predictor for the current object's box and feed ``clicks`` (default: its own) in order.
+    def replay(self, clicks=None, before_click=None, strokes=None) -> None:
+        """Reset the predictor for the current object's box and feed ``clicks`` (default: its own) in order, the
+        clicks of each of ``strokes`` (default: its own; :class:`~isegm.annotation.history.StrokeStep`) in one step.
 
-        Leaves ``state.cur`` with those clicks (re-indexed 0, 1, ...) and the last probability map (the external
-        mask's when there are no clicks). ``before_click()``, when given, is called before each click (the session
-        records an undo step there).
+        Leaves ``state.cur`` with those clicks (re-indexed 0, 1, ...) and strokes and the last probability map (the
+        external mask's when there are no clicks). ``before_click()``, when given, is called before each step (the
+        session records an undo step there).
+
+        Raises:
+            ValueError: the strokes do not match the clicks (see :func:`~isegm.annotation.history.prediction_steps`).
         """
         state = self.state
-        clicks = tuple(state.cur.clicks if clicks is None else clicks)
-        state.cur = dataclasses.replace(state.cur, clicks=(), prob=None)
+        if clicks is None:
+            clicks, strokes = state.cur.clicks, state.cur.strokes
+        clicks, strokes = tuple(clicks), tuple(strokes or ())
+        ends = prediction_steps(len(clicks), strokes)
+        starts = {step.stroke.index: step for step in strokes}
+        state.cur = dataclasses.replace(state.cur, clicks=(), strokes=(), prob=None)
         self.reset(state.cur.box)
         if state.cur.init_mask is not None:
             y0, x0, y1, x1 = self.crop
             state.cur = dataclasses.replace(
                 state.cur, prob=self.paste(state.cur.init_mask[y0:y1, x0:x1].astype(np.float32)))
-        for k, click in enumerate(clicks):
+        begin = 0
+        for end in ends:
             if before_click is not None:
                 before_click()
-            done = state.cur.clicks + (click.copy(index=k),)
-            state.cur = dataclasses.replace(state.cur, clicks=done, prob=self.predict(done, state.cur.init_mask))
+            done = state.cur.clicks + tuple(c.copy(index=k) for k, c in enumerate(clicks[begin:end], begin))
+            done_strokes = state.cur.strokes + ((starts[begin],) if begin in starts else ())
+            state.cur = dataclasses.replace(state.cur, clicks=done, strokes=done_strokes,
+                                            prob=self.predict(done, state.cur.init_mask, n_new=end - begin))
+            begin = end

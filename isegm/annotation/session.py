@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from isegm.annotation import codec, export, persist
-from isegm.annotation.history import ObjectState
+from isegm.annotation.history import ObjectState, StrokeStep
 from isegm.annotation.predict import MIN_BOX_SIDE, ObjectPredictor, check_click, clip_box
 from isegm.annotation.state import DEFAULT_LABEL, AnnotatedObject, SessionState, ViewState
-from isegm.geometry import Click
+from isegm.geometry import STROKE_SPACING, Click, Stroke
 
 __all__ = ["AnnotationSession", "AnnotationController", "AnnotatedObject", "ViewState", "DEFAULT_LABEL",
            "MIN_BOX_SIDE"]
@@ -180,6 +180,47 @@ class AnnotationSession:
             self._changed()
             return st.cur.prob
 
+    def add_stroke(self, points, width, positive, spacing=STROKE_SPACING):
+        """Add an add (positive) or erase (negative) stroke to the current object and predict once.
+
+        The model gets the stroke as clicks of its sign every ``spacing`` px along the line
+        (:meth:`isegm.geometry.Stroke.to_clicks`), all in one prediction step; they join the object's clicks and
+        the stroke is recorded (json, undo, replay).
+
+        Args:
+            points: sequence of at least 2 (y, x) vertices in image pixels (two equal vertices: a dot).
+            width: line width in px (> 0; kept in the record, the model sees the clicks).
+            positive: True to add to the object, False to erase.
+            spacing: px between the clicks (> 0).
+        Returns:
+            (H, W) float32 probability map of the current object.
+        Raises:
+            RuntimeError: no image; ValueError: fewer than 2 points, width or spacing <= 0, a vertex outside the
+            image, or a stroke click outside the restricting box.
+        """
+        with self.lock:
+            st = self._state
+            st.require_image()
+            if not spacing > 0:
+                raise ValueError(f"stroke spacing must be > 0 px, got {spacing!r}")
+            first = len(st.cur.clicks)
+            stroke = Stroke(points, width, bool(positive), first)
+            stroke.check_inside(*st.shape)
+            new = tuple(c.copy(index=first + k) for k, c in enumerate(stroke.to_clicks(spacing)))
+            for click in new:
+                check_click(click, st.cur.box, st.shape)
+            self._push_history("stroke")
+            try:
+                clicks = st.cur.clicks + new
+                prob = self._predictor.predict(clicks, st.cur.init_mask, n_new=len(new))
+                st.cur = dataclasses.replace(st.cur, clicks=clicks, prob=prob,
+                                             strokes=st.cur.strokes + (StrokeStep(stroke, float(spacing), len(new)),))
+            except BaseException:
+                self._restore(st.history.pop())
+                raise
+            self._changed()
+            return st.cur.prob
+
     def set_box(self, box):
         """Restrict the current object to a box (or lift the restriction with None) and re-predict.
 
@@ -252,7 +293,7 @@ class AnnotationSession:
                     self._predictor.reset(None)
                     self._push_history("replay")
                 st.cur = ObjectState(box=obj.box, init_mask=obj.init_mask, init_rle=obj.init_rle)
-                self._replay_recorded(obj.clicks)
+                self._replay_recorded(obj.clicks, obj.strokes)
                 self._changed()
                 return "reopen"
             return None
@@ -417,14 +458,15 @@ class AnnotationSession:
         self.set_threshold(rec.get("threshold", self.threshold))
         self._state.cur = ObjectState()
         self._state.history.clear()
-        box, init_mask, init_rle, clicks = persist.object_from_record(rec, where, self.shape)
+        box, init_mask, init_rle, clicks, strokes = persist.object_from_record(rec, where, self.shape)
         self._state.cur = ObjectState(box=box, init_mask=init_mask, init_rle=init_rle)
-        self._replay_recorded(clicks)
+        self._replay_recorded(clicks, strokes)
 
     # ------------------------------------------------------------------ internals
-    def _replay_recorded(self, clicks):
-        """Feed ``clicks`` to the current object from scratch, one undo step per click."""
-        self._predictor.replay(clicks, before_click=lambda: self._push_history("replay"))
+    def _replay_recorded(self, clicks, strokes=()):
+        """Feed ``clicks`` (``strokes``' clicks in one step each) to the current object from scratch, one undo step
+        per step."""
+        self._predictor.replay(clicks, before_click=lambda: self._push_history("replay"), strokes=strokes)
 
     def _push_history(self, action):
         self._state.push_undo(action, *self._predictor.snapshot())

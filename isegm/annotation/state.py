@@ -7,6 +7,7 @@ and its typed undo history (:mod:`~isegm.annotation.history`), and the read-only
 (:class:`ViewState`). Running the predictor is :mod:`~isegm.annotation.predict`; files are
 :mod:`~isegm.annotation.persist`. Coordinates are (y, x) pixels of the full image; masks are (H, W) bool.
 """
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, List, Optional, Tuple
 
@@ -27,7 +28,8 @@ class AnnotatedObject:
 
     Attributes:
         label: class label.
-        clicks: tuple of :class:`isegm.geometry.Click` that made it, in order.
+        clicks: tuple of :class:`isegm.geometry.Click` that made it, in order (a stroke's clicks among them).
+        strokes: tuple of :class:`~isegm.annotation.history.StrokeStep` (empty without strokes).
         box: restricting :class:`isegm.geometry.Box` or None.
         init_mask: (H, W) bool external start mask, or None; init_rle: its COCO RLE or None.
         threshold: probability threshold used for ``raw_mask``.
@@ -42,6 +44,7 @@ class AnnotatedObject:
     raw_mask: np.ndarray
     prob: Optional[np.ndarray] = None
     init_rle: Optional[dict] = None
+    strokes: tuple = ()
 
 
 @dataclass
@@ -56,6 +59,8 @@ class ViewState:
         box: current restricting :class:`isegm.geometry.Box` or None.
         next_id: id the current object will get.
         label: current class label; objects: list of (id, label, area).
+        strokes: list of :class:`~isegm.annotation.history.StrokeStep` of the current object (their clicks are
+            among ``clicks``, from ``stroke.index`` on).
     """
     image: np.ndarray
     instances: np.ndarray
@@ -70,6 +75,7 @@ class ViewState:
     last_prediction_time: Optional[float]
     can_undo: bool
     dirty: bool
+    strokes: list = dataclasses.field(default_factory=list)
 
 
 class SessionState:
@@ -178,7 +184,7 @@ class SessionState:
         cur = self.cur
         self.objects.append(AnnotatedObject(
             label=self.label, clicks=cur.clicks, box=cur.box, init_mask=cur.init_mask,
-            threshold=self.threshold, raw_mask=raw, prob=cur.prob, init_rle=cur.init_rle))
+            threshold=self.threshold, raw_mask=raw, prob=cur.prob, init_rle=cur.init_rle, strokes=cur.strokes))
         self.recompose()
         self.cur = ObjectState()
         self.history.clear()
@@ -244,8 +250,9 @@ class SessionState:
 
     def objects_record(self) -> list:
         """What of the finished objects is written to the outputs, as a comparable value."""
-        return [(o.label, o.clicks, o.box, o.threshold, None if o.init_rle is None else o.init_rle["counts"],
-                 o.label in self.stuff_labels) for o in self.objects]
+        return [(o.label, o.clicks, o.strokes, o.box, o.threshold,
+                 None if o.init_rle is None else o.init_rle["counts"], o.label in self.stuff_labels)
+                for o in self.objects]
 
     def has_unsaved_changes(self) -> bool:
         """True when :meth:`objects_record` differs from the one at the last :meth:`mark_saved`."""
@@ -259,4 +266,5 @@ class SessionState:
             image=self.image, instances=self.instance_map(), current_mask=self.current_mask(),
             clicks=list(self.cur.clicks), box=self.cur.box, next_id=len(self.objects) + 1, label=self.label,
             isthing=self.label not in self.stuff_labels, objects=objects, threshold=self.threshold,
-            last_prediction_time=last_prediction_time, can_undo=self.can_undo(), dirty=self.dirty)
+            last_prediction_time=last_prediction_time, can_undo=self.can_undo(), dirty=self.dirty,
+            strokes=list(self.cur.strokes))

@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from isegm.io import to_plain
-from isegm.geometry import Box
+from isegm.geometry import STROKE_SPACING, Box
 from isegm.inference.clicker import Clicker
 from isegm.inference.user import next_stroke
 from isegm.metrics import iou as get_iou
@@ -32,9 +32,6 @@ FIRST_INTERACTIONS = ("click", "box")
 #: context around a box-first crop, as a fraction of the box's longer side (at least 16 px; the annotation
 #: session's default ``box_margin``)
 BOX_CONTEXT = 0.2
-#: the largest distance in pixels between the clicks a stroke is given to a click model as (RITM's click
-#: disks have radius 5: no gap along the line)
-STROKE_SPACING = 5.0
 
 
 class _CropClicker:

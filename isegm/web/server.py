@@ -11,6 +11,7 @@ the page shows, and answers with the new state, see :func:`isegm.web.sessions.st
     POST /api/open      {name, resume: true | false | null}   null: answers {ask_resume} when an autosave exists
     GET  /api/state?name=          the state            GET /api/layer.png?name=   the masks as RGBA PNG
     POST /api/click     {name, rev, y, x, positive}     POST /api/box    {name, rev, box: [y0, x0, y1, x1] | null}
+    POST /api/stroke    {name, rev, points: [[y, x], ...], width, positive}   (add / erase stroke, one prediction)
     POST /api/label     {name, rev, label, isthing?}    POST /api/threshold {name, rev, threshold}
     POST /api/finish    {name, rev, label?, isthing?}   POST /api/undo   {name, rev}   POST /api/reset {name, rev}
     POST /api/save      {name, rev, overwrite}          POST /api/close  {name}
@@ -380,6 +381,20 @@ def create_app(images_dir, out_dir, make_session: Callable[[], object], *, class
             y, x = _field(body, "y", "int"), _field(body, "x", "int")
             positive = _field(body, "positive", "bool")
             return lambda s: s.add_click(y, x, positive) is not None
+        _, state = await change_request(request, op_from)
+        return {"state": state}
+
+    @app.post("/api/stroke")
+    async def api_stroke(request: Request):
+        def op_from(body):
+            points = body.get("points")
+            if not isinstance(points, list) or not all(
+                    isinstance(p, list) and len(p) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                               for v in p) for p in points):
+                raise WebError(400, f"'points' must be a list of [y, x] numbers, got {points!r:.60}")
+            width = _field(body, "width", "float")
+            positive = _field(body, "positive", "bool")
+            return lambda s: s.add_stroke([tuple(p) for p in points], width, positive) is not None
         _, state = await change_request(request, op_from)
         return {"state": state}
 

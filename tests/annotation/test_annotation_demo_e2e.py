@@ -21,6 +21,7 @@ from annotation_fakes import start_xvfb
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "weights" / "hrnet18s_cocomval_itermask.pth"
 SCREENSHOT_ASSET = REPO / "assets" / "demo_screenshot.png"
+STROKES_ASSET = REPO / "assets" / "demo_strokes.png"
 IMAGE_NAME = "124084.jpg"  # Berkeley: a flower close-up (read in place from ../shared)
 TIMEOUT = 40.0
 
@@ -274,9 +275,74 @@ def _screenshot(display, window):
     return np.asarray(image.convert("RGB"))
 
 
-def _write_asset(shot):
+def _write_asset(shot, path=SCREENSHOT_ASSET):
     from PIL import Image
 
     img = Image.fromarray(shot).quantize(colors=128, method=Image.Quantize.MEDIANCUT)
-    SCREENSHOT_ASSET.parent.mkdir(parents=True, exist_ok=True)
-    img.save(SCREENSHOT_ASSET, optimize=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path, optimize=True)
+
+
+def test_demo_stroke_tool_end_to_end(tmp_path, berkeley_path):
+    """The stroke tool: T switches to it, a left drag adds an add stroke, a right drag an erase stroke (one
+    prediction each); the strokes are saved in the json and the headless replay gives the same masks."""
+    _require_tools()
+    berkeley_image = berkeley_path / "images" / IMAGE_NAME
+    checkpoint = _checkpoint(tmp_path, berkeley_image)
+    out_dir = tmp_path / "out"
+    state_file = tmp_path / "state.json"
+    xvfb, display = _start_xvfb()
+    demo = None
+    try:
+        env = dict(os.environ, DISPLAY=display, ISEGM_DEMO_STATE=str(state_file), OMP_NUM_THREADS="1")
+        demo = subprocess.Popen([sys.executable, str(REPO / "demo.py"), "--checkpoint", str(checkpoint), "--cpu",
+                                 "--limit-longest-size", "400", "--out", str(out_dir), str(berkeley_image)],
+                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        drv = Driver(display, state_file, demo)
+        st = drv.wait(lambda s: s["image_size"] == [481, 321], "the image to load", timeout=90)
+        entry_x, entry_y = drv.widget_xy("label_entry")  # give the window the keyboard focus, as a user would
+        drv.xdotool("mousemove", entry_x, entry_y, "click", 1)
+        drv.key("Return")
+        drv.key("t")
+        st = drv.wait(lambda s: s["tool"] == "stroke", "the stroke tool")
+        # an add stroke over the right flower, then an erase stroke across its upper edge
+        path = [drv.screen_xy(st, y, x) for y, x in ((200, 300), (170, 320), (140, 340), (110, 355))]
+        args = ["mousemove", *path[0], "mousedown", 1]
+        for sx, sy in path[1:]:
+            args += ["mousemove", sx, sy]
+        drv.xdotool(*args, "mouseup", 1)
+        st = drv.wait(lambda s: s["n_strokes"] == 1, "the add stroke")
+        n_add = st["n_clicks"]
+        assert n_add > 3
+        ax, ay = drv.screen_xy(st, 40, 250)
+        bx, by = drv.screen_xy(st, 40, 420)
+        drv.xdotool("mousemove", ax, ay, "mousedown", 3, "mousemove", ax + 20, ay, "mousemove", bx, by, "mouseup", 3)
+        st = drv.wait(lambda s: s["n_strokes"] == 2, "the erase stroke")
+        shot = _screenshot(display, drv.frame_geometry(st))
+        if os.environ.get("ISEGM_UPDATE_SCREENSHOT") == "1":
+            _write_asset(shot, STROKES_ASSET)
+        drv.key("space")
+        st = drv.wait(lambda s: s["n_objects"] == 1, "finish the stroke object")
+        drv.key("ctrl+s")
+        st = drv.wait(lambda s: s["last_saved"], "save")
+        drv.key("ctrl+q")
+        demo.wait(timeout=20)
+        assert demo.returncode == 0, demo.stdout.read().decode(errors="replace")[-2000:]
+    finally:
+        if demo is not None and demo.poll() is None:
+            demo.kill()
+            demo.wait()
+        xvfb.kill()
+        xvfb.wait()
+
+    stem = Path(IMAGE_NAME).stem
+    ann = json.loads((out_dir / f"{stem}.json").read_text())["annotations"][0]
+    assert [s["positive"] for s in ann["strokes"]] == [True, False]
+    assert ann["strokes"][0]["n_clicks"] == n_add and len(ann["clicks"]) == sum(s["n_clicks"] for s in ann["strokes"])
+    replay_dir = tmp_path / "replay"
+    res = subprocess.run([sys.executable, str(REPO / "scripts" / "annotate.py"), "--image", str(berkeley_image),
+                          "--clicks", str(out_dir / f"{stem}.json"), "--checkpoint", str(checkpoint), "--cpu",
+                          "--out", str(replay_dir)], env=dict(os.environ, OMP_NUM_THREADS="1"),
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (replay_dir / f"{stem}_instances.png").read_bytes() == (out_dir / f"{stem}_instances.png").read_bytes()

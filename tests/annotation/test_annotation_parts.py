@@ -56,7 +56,7 @@ def test_object_from_record_names_the_click_outside_its_box():
                                                         {"y": 40, "x": 20, "positive": False}]}
     with pytest.raises(ValueError, match=r"^object 3 click 2: refused: click \(y=40, x=20\) is outside the box"):
         persist.object_from_record(rec, "object 3", (64, 80))
-    box, init_mask, init_rle, clicks = persist.object_from_record(dict(rec, clicks=rec["clicks"][:1]), "o", (64, 80))
+    box, init_mask, init_rle, clicks, strokes = persist.object_from_record(dict(rec, clicks=rec["clicks"][:1]), "o", (64, 80))
     assert box.to() == (10, 10, 30, 30) and init_mask is None and init_rle is None
     assert [(c.y, c.x, c.is_positive, c.index) for c in clicks] == [(20, 20, True, 0)]
 

@@ -599,3 +599,19 @@ def test_a_failing_prediction_is_one_line_500_and_the_session_survives(folders):
         assert state["revision"] == 1 and len(state["clicks"]) == 1
         tab.post("/api/finish")
         assert tab.state["objects"][0]["area"] > 0
+
+
+def test_stroke_endpoint_adds_one_step_and_refuses_bad_strokes(web):
+    client, _, out, _ = web
+    tab = Tab(client, "scene.png")
+    tab.open()
+    assert "'points'" in tab.post("/api/stroke", expect=400, points="10,10", width=3, positive=True)["detail"]
+    assert "at least 2" in tab.post("/api/stroke", expect=400, points=[[10, 10]], width=3, positive=True)["detail"]
+    assert "width" in tab.post("/api/stroke", expect=400, points=[[10, 10], [10, 20]], width=0, positive=True)["detail"]
+    assert "outside" in tab.post("/api/stroke", expect=400, points=[[10, 10], [80, 20]], width=3,
+                                 positive=True)["detail"]
+    assert tab.rev == 0
+    tab.post("/api/stroke", points=[[36, 20], [36, 40]], width=3, positive=True)
+    assert tab.rev == 1 and len(tab.state["clicks"]) == 5  # 20 px at the default 5 px spacing
+    tab.post("/api/undo")
+    assert tab.state["clicks"] == []
