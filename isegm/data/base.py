@@ -64,6 +64,11 @@ class ISDataset(Dataset):
             applied to the augmented sample before small objects are dropped; the other samples it
             combines with are drawn, read and augmented with this dataset's (per-item) generator.
             None, or all its probabilities 0, leaves items unchanged.
+        refinement: optional ``refinement(mask, rng) -> (prev_mask (1, H, W) float32, points (2N, 3) float32,
+            strokes)`` (e.g. :class:`isegm.inference.correction.CorrectionSimulator`): items then carry
+            ``'prev_masks'`` (an initial mask to correct) and its corrective strokes as ``'points'`` in place of
+            the sampler's clicks (the sampler still chooses the object); drawn from the item's generator after
+            the sampler.
 
     Subclasses fill :attr:`dataset_samples` (one self-contained record per sample) in
     ``__init__`` and implement :meth:`get_sample`; they may override :meth:`get_sample_name`.
@@ -72,7 +77,7 @@ class ISDataset(Dataset):
     def __init__(self, augmentator=None, points_sampler: MultiPointSampler | None = None,
                  min_object_area: int = 0, keep_background_prob: float = 0.0, with_image_info: bool = False,
                  samples_scores_path: str | Path | None = None, samples_scores_gamma: float = 1.0,
-                 epoch_len: int = -1, seed: SeedLike = None, suem=None):
+                 epoch_len: int = -1, seed: SeedLike = None, suem=None, refinement=None):
         super().__init__()
         self.augmentator = augmentator
         self.points_sampler = points_sampler if points_sampler is not None else MultiPointSampler(max_num_points=12)
@@ -81,6 +86,7 @@ class ISDataset(Dataset):
         self.with_image_info = with_image_info
         self.epoch_len = int(epoch_len)
         self.suem = suem
+        self.refinement = refinement
         self.samples_precomputed_scores = self._load_samples_scores(samples_scores_path, samples_scores_gamma)
         self.dataset_samples: list[Any] = []
         self.skipped: list[tuple[str, str]] = []
@@ -169,7 +175,8 @@ class ISDataset(Dataset):
 
         Returns:
             ``{'images': (3, H, W) float32 in [0, 1], 'points': (2N, 3) float32,
-            'instances': (1, H, W) float32 (1 / 0 / -1 ignore)[, 'image_info': sample_id]}``.
+            'instances': (1, H, W) float32 (1 / 0 / -1 ignore)[, 'prev_masks': (1, H, W) float32 with
+            ``refinement``][, 'image_info': sample_id]}``.
             With ``epoch_len > 0`` or sample scores, ``index`` is ignored and a random sample is drawn.
 
         Raises:
@@ -217,6 +224,10 @@ class ISDataset(Dataset):
             "points": torch.from_numpy(np.asarray(points, dtype=np.float32)),
             "instances": torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32)),
         }
+        if getattr(self, "refinement", None) is not None:
+            prev, points, _ = self.refinement(mask, self.rng)
+            output["points"] = torch.from_numpy(np.asarray(points, dtype=np.float32))
+            output["prev_masks"] = torch.from_numpy(np.ascontiguousarray(prev, dtype=np.float32))
         if self.with_image_info:
             output["image_info"] = sample.sample_id
         return output
@@ -253,7 +264,7 @@ class ISDataset(Dataset):
 
     # ------------------------------------------------------------------ subsets
     _OPTION_NAMES = ("augmentator", "points_sampler", "min_object_area", "keep_background_prob",
-                     "with_image_info", "epoch_len", "suem")
+                     "with_image_info", "epoch_len", "suem", "refinement")
 
     def subset(self, indices: Sequence[int], **options: Any) -> ISDataset:
         """A copy of this dataset restricted to ``indices`` (order kept).
@@ -261,7 +272,7 @@ class ISDataset(Dataset):
         Args:
             indices: sample indices into this dataset.
             **options: constructor options to change in the copy (augmentator, points_sampler,
-                min_object_area, keep_background_prob, with_image_info, epoch_len, suem).
+                min_object_area, keep_background_prob, with_image_info, epoch_len, suem, refinement).
 
         Raises:
             IndexError: an index is out of range.  TypeError: unknown option.

@@ -27,7 +27,8 @@ from isegm.utils.exp import ExpPaths
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Recipe", "replace", "run_recipe", "build_datasets", "build_augmentator", "build_suem"]
+__all__ = ["Recipe", "replace", "run_recipe", "build_datasets", "build_augmentator", "build_suem",
+           "build_refinement"]
 
 
 #: Geometric augmentation presets of :func:`build_augmentator`.
@@ -51,6 +52,10 @@ class Recipe:
     Iterative click loss (ICL, CFR-ICL; :meth:`isegm.engine.trainer.ISTrainer._icl_forward`):
     ``icl_weights``, one weight per IT-M iteration (as many as ``max_num_next_clicks``; CFR-ICL:
     ``(1, 2, 3)``); None or ``()`` = RITM's IT-M, the default. Validation always uses RITM's IT-M.
+    Mask refinement ("Fusing Forces", :mod:`isegm.inference.correction`): ``refinement``, a dict of
+    :class:`~isegm.inference.correction.CorrectionSimulator` fields (``{}`` = its defaults; ``max_points``
+    defaults to ``num_max_points``), makes every item an initial mask (the previous-mask input) plus
+    corrective strokes (the clicks); None, the default, trains click segmentation.
     Schedule (:func:`isegm.engine.optimizer.get_lr_scheduler`, checked when the recipe is made):
     ``lr_schedule`` 'multistep' (x``lr_gamma`` at ``milestones``), 'step' (x``lr_gamma`` every
     ``lr_step_size`` epochs, StepLR), 'cosine' or 'constant'.
@@ -101,6 +106,7 @@ class Recipe:
     paste_scale_range: tuple[float, float] = (0.5, 1.0)
     stuff_prob: float | None = None
     icl_weights: tuple[float, ...] | None = None
+    refinement: dict | None = None
 
     def __post_init__(self):
         # SUEM and stuff settings are checked when the recipe is made, so that a bad experiment script
@@ -109,12 +115,39 @@ class Recipe:
             raise ValueError(f"recipe augment_preset={self.augment_preset!r}: expected one of "
                              f"{', '.join(AUGMENT_PRESETS)}")
         build_suem(self)
+        build_refinement(self)
+        if self.refinement is not None and self.icl_weights:
+            raise ValueError("recipe refinement with icl_weights: mask refinement items have no IT-M clicks")
         _stuff_kwargs(self)
         check_icl_weights(self.icl_weights, self.max_num_next_clicks, name="recipe icl_weights")
         # the schedule's name and its parameters (lr_step_size of "step"), on a throw-away optimizer
         get_lr_scheduler(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0), name=self.lr_schedule,
                          epochs=self.epochs, milestones=self.milestones, gamma=self.lr_gamma,
                          step_size=self.lr_step_size)
+
+
+def build_refinement(recipe: Recipe):
+    """The recipe's :class:`~isegm.inference.correction.CorrectionSimulator` (mask refinement training,
+    "Fusing Forces"), or None without ``refinement``; its dict holds the simulator's fields (``{}``: defaults).
+
+    Raises:
+        ValueError: ``refinement`` not a dict, an unknown field or a bad value (names the field).
+    """
+    if recipe.refinement is None:
+        return None
+    from dataclasses import fields
+
+    from isegm.inference.correction import CorrectionSimulator
+
+    if not isinstance(recipe.refinement, dict):
+        raise ValueError(f"recipe refinement must be a dict of CorrectionSimulator fields, got {recipe.refinement!r}")
+    known = {f.name for f in fields(CorrectionSimulator)}
+    unknown = sorted(set(recipe.refinement) - known)
+    if unknown:
+        raise ValueError(f"recipe refinement: unknown field(s) {unknown}; known: {sorted(known)}")
+    kwargs = dict(recipe.refinement)
+    kwargs.setdefault("max_points", recipe.num_max_points)
+    return CorrectionSimulator(**kwargs)
 
 
 def build_suem(recipe: Recipe):
@@ -194,6 +227,9 @@ def build_datasets(recipe: Recipe, cfg, seed: int = 0):
                                 merge_objects_prob=recipe.merge_objects_prob,
                                 max_num_merged_objects=recipe.max_num_merged_objects)
     common = dict(points_sampler=sampler, min_object_area=recipe.min_object_area)
+    refinement = build_refinement(recipe)
+    if refinement is not None:
+        common["refinement"] = refinement
     suem = build_suem(recipe)
 
     def make(name, split, train):

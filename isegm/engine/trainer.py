@@ -336,7 +336,8 @@ class ISTrainer:
         ``settings.seed`` alone.
 
         With ``settings.icl_weights`` (and not ``validation``) this is :meth:`_icl_forward`; ``outputs``
-        are then the last iteration's.
+        are then the last iteration's. A batch with ``'prev_masks'`` (mask refinement items, see
+        :class:`isegm.data.base.ISDataset`) is predicted once from that previous mask, without IT-M clicks.
         """
         if rngs is None:
             rngs = _rngs(self.settings.seed, 2, 0, 0, range(batch["images"].shape[0]))
@@ -346,12 +347,20 @@ class ISTrainer:
         if self.settings.channels_last:
             image = image.contiguous(memory_format=torch.channels_last)
         if self.icl_weights and not validation:
+            if "prev_masks" in batch:
+                raise ValueError("ICL and mask refinement do not combine (refinement items have no IT-M clicks)")
             return self._icl_forward(batch, image, gt, points, batch_rng, sample_rngs)
         model = self.model
-        prev = torch.zeros_like(image[:, :1])
+        refining = "prev_masks" in batch  # mask refinement: correct a given initial mask from its strokes
+        if refining and not model.with_prev_mask:
+            raise ValueError(f"mask refinement needs a model with a previous-mask input; {type(model).__name__} "
+                             f"has none (use an *_itermask model)")
+        prev = batch["prev_masks"].to(image.dtype) if refining else torch.zeros_like(image[:, :1])
 
         with torch.no_grad():
             num_iters = int(batch_rng.integers(0, self.settings.max_num_next_clicks + 1))
+            if refining:
+                num_iters = 0
             if num_iters:
                 was_training = self.net.training
                 self.net.eval()

@@ -1,0 +1,157 @@
+"""Mask refinement from add / erase strokes ("Fusing Forces", Sterzinger et al., ICPR 2024): the simulated
+corrections it is trained and evaluated with.
+
+The refinement model of this framework is a click model with a previous-mask input (IT-M, e.g.
+``hrnet18s_itermask``) trained to take an *initial mask* Y as its previous mask and corrective strokes as
+its clicks (each stroke as clicks of its sign along the line, :meth:`isegm.geometry.Stroke.to_clicks`, so
+the Δ+ / Δ− stroke maps are the model's disk maps of those clicks), and to return the corrected mask Y'.
+
+:class:`CorrectionSimulator` makes one training pair from a ground-truth object mask:
+
+1. **Y, a degraded ground truth** (:func:`degrade_mask`), with the kinds of error the paper's initial
+   masks have: the boundary moved in or out (erosion / dilation), a missing part (the object minus a
+   random ellipse at its boundary), a spurious blob (a random ellipse next to the object), a ragged
+   boundary (the mask blurred with noise and thresholded). One or two of them, drawn per item.
+2. **Corrective strokes**: 1..``max_strokes`` simulated strokes (:func:`isegm.inference.user.next_stroke`,
+   RITM's click rule generalised to a stroke along the error region's skeleton), each drawn on the mask
+   after the previous strokes were applied by hand (:func:`isegm.geometry.apply_strokes`, the paper's Y^Δ).
+
+Every random choice comes from the NumPy generator passed in (the dataset's per-item generator), in a
+fixed order, so an item is a function of (seed, epoch, index).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from isegm.geometry import STROKE_SPACING, apply_strokes, pack_points
+from isegm.inference.user import next_stroke
+
+__all__ = ["CorrectionSimulator", "degrade_mask", "DEGRADATIONS"]
+
+#: the kinds of initial-mask error :func:`degrade_mask` draws from
+DEGRADATIONS = ("boundary", "missing_part", "spurious_blob", "ragged")
+
+
+def _ellipse(shape, center_yx, axes_yx, angle, rng=None) -> np.ndarray:
+    out = np.zeros(shape, np.uint8)
+    cy, cx = (int(round(v)) for v in center_yx)
+    ay, ax = (max(1, int(round(v))) for v in axes_yx)
+    cv2.ellipse(out, (cx, cy), (ax, ay), float(angle), 0, 360, 1, -1)  # OpenCV takes (x, y)
+    return out.astype(bool)
+
+
+def degrade_mask(gt: np.ndarray, rng: np.random.Generator, kinds=None) -> np.ndarray:
+    """A plausible wrong initial mask for the object ``gt``: one or two of :data:`DEGRADATIONS`.
+
+    Sizes scale with the object: s = sqrt(object area) px. ``boundary``: erosion or dilation by
+    r in [0.03 s, 0.12 s] (at least 1 px) with an elliptical kernel; ``missing_part``: the object minus an ellipse
+    of semi-axes in [0.15 s, 0.4 s] centred on a random boundary pixel; ``spurious_blob``: plus an ellipse of
+    semi-axes in [0.1 s, 0.3 s] centred a random [0.2 s, 0.6 s] outside a random boundary pixel;
+    ``ragged``: the mask blurred (sigma 0.05 s), noise of sd 0.25 added, thresholded at 0.5.
+
+    Args:
+        gt: (H, W) bool object mask (not empty).
+        rng: the generator every draw comes from.
+        kinds: the degradations to choose from (default all).
+
+    Returns:
+        (H, W) bool; may be empty (a small object eroded away), never the same object array.
+
+    Raises:
+        ValueError: ``gt`` not 2-D or empty, or an unknown kind.
+    """
+    gt = np.asarray(gt, dtype=bool)
+    if gt.ndim != 2 or not gt.any():
+        raise ValueError(f"degrade_mask needs a non-empty (H, W) mask, got shape {gt.shape}")
+    kinds = DEGRADATIONS if kinds is None else tuple(kinds)
+    unknown = [k for k in kinds if k not in DEGRADATIONS]
+    if unknown:
+        raise ValueError(f"unknown degradation(s) {unknown}; known: {', '.join(DEGRADATIONS)}")
+    size = float(np.sqrt(gt.sum()))
+    n = 1 + int(rng.random() < 0.5)
+    chosen = [kinds[i] for i in rng.choice(len(kinds), size=min(n, len(kinds)), replace=False)]
+    mask = gt.copy()
+    boundary = np.argwhere(gt & ~cv2.erode(gt.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool))
+    for kind in chosen:
+        if kind == "boundary":
+            r = max(1, int(round(rng.uniform(0.03, 0.12) * size)))
+            kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+            op = cv2.erode if rng.random() < 0.5 else cv2.dilate
+            mask = op(mask.astype(np.uint8), kernel).astype(bool)
+        elif kind == "missing_part":
+            cy, cx = boundary[rng.integers(len(boundary))]
+            axes = rng.uniform(0.15, 0.4, size=2) * size
+            mask &= ~_ellipse(gt.shape, (cy, cx), axes, rng.uniform(0, 180))
+        elif kind == "spurious_blob":
+            cy, cx = boundary[rng.integers(len(boundary))]
+            theta, dist = rng.uniform(0, 2 * np.pi), rng.uniform(0.2, 0.6) * size
+            axes = rng.uniform(0.1, 0.3, size=2) * size
+            mask |= _ellipse(gt.shape, (cy + dist * np.sin(theta), cx + dist * np.cos(theta)), axes,
+                             rng.uniform(0, 180))
+        else:  # ragged
+            sigma = max(0.5, 0.05 * size)
+            blurred = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), sigma)
+            mask = blurred + rng.normal(0.0, 0.25, size=mask.shape).astype(np.float32) > 0.5
+    return mask
+
+
+@dataclass
+class CorrectionSimulator:
+    """Initial mask + corrective strokes for one training object (see the module docstring).
+
+    Attributes:
+        max_strokes: most strokes per item (>= 1); the number is drawn uniformly in 1..max_strokes.
+        max_points: rows per sign of the points array (the model's N); a stroke set with more clicks of a sign
+            keeps an evenly spaced subset of them.
+        spacing: px between a stroke's clicks.
+        max_width: widest simulated stroke in px.
+    """
+    max_strokes: int = 3
+    max_points: int = 24
+    spacing: float = STROKE_SPACING
+    max_width: float = 10.0
+
+    def __post_init__(self):
+        if int(self.max_strokes) < 1 or int(self.max_points) < 1 or not self.spacing > 0 or not self.max_width > 0:
+            raise ValueError(f"CorrectionSimulator needs max_strokes >= 1, max_points >= 1, spacing > 0, "
+                             f"max_width > 0; got {self}")
+
+    def __call__(self, mask: np.ndarray, rng: np.random.Generator):
+        """One training pair for the object ``mask``.
+
+        Args:
+            mask: (H, W) float or int target: 1 object, 0 background, -1 (or < 0) ignored.
+            rng: the item's generator.
+
+        Returns:
+            ``(prev_mask, points, strokes)``: (1, H, W) float32 initial mask Y; (2 * max_points, 3) float32
+            points (positive rows, then negative rows, padded with -1); the list of
+            :class:`~isegm.geometry.Stroke` drawn.
+        """
+        mask = np.asarray(mask)
+        if mask.ndim == 3:
+            mask = mask[0]
+        gt = mask > 0.5
+        ignore = mask < 0
+        initial = degrade_mask(gt, rng) if gt.any() else np.zeros_like(gt)
+        current, strokes, clicks = initial, [], []
+        for k in range(int(rng.integers(1, self.max_strokes + 1))):
+            stroke = next_stroke(gt, current, ignore_mask=ignore, max_width=self.max_width, index=k)
+            if stroke is None:
+                break
+            strokes.append(stroke)
+            clicks.extend(stroke.to_clicks(self.spacing, index=len(clicks)))
+            current = apply_strokes(current, [stroke])
+        kept = []
+        for sign in (True, False):
+            same = [c for c in clicks if c.is_positive == sign]
+            if len(same) > self.max_points:
+                same = [same[i] for i in np.linspace(0, len(same) - 1, self.max_points).round().astype(int)]
+            kept.extend(same)
+        kept.sort(key=lambda c: c.index)
+        kept = [c.copy(index=i) for i, c in enumerate(kept)]
+        points = pack_points([kept], num_pos=self.max_points, num_neg=self.max_points)[0]
+        return initial.astype(np.float32)[None], points.astype(np.float32), strokes
