@@ -309,8 +309,19 @@ def test_resize_summary_and_triplets(tmp_path, capsys):
     image = cv2.imread(str(triplet))
     assert image.shape == (20, 72, 3)                                   # input | gt | prediction at 20 x 24
     assert entry["samples"][0]["triplet_file"] == str(triplet)
-    gt = image[:, 24:48, 0]
-    assert set(np.unique(gt)) <= {0, 255} and (gt == 255).any()
+    from isegm.inference.evaluation import resize_to_fit
+
+    sample = make_fake_dataset().get_sample(0)
+    small_image, small_gt, _ = resize_to_fit(sample.image, sample.gt_mask, 24, 20)
+    np.testing.assert_array_equal(image[:, :24, ::-1], small_image)              # input (PNG is BGR)
+    np.testing.assert_array_equal(image[:, 24:48, 0], np.where(small_gt == 1, 255, 0))
+    from inference_fakes import disk_mask
+
+    clicks = entry["samples"][0]["clicks"]                                         # DiskNet(7)'s last prediction
+    pos = np.any([disk_mask((20, 24), (y, x), 7) for p, y, x in clicks if p] or [np.zeros((20, 24), bool)], axis=0)
+    neg = np.any([disk_mask((20, 24), (y, x), 7) for p, y, x in clicks if not p] or [np.zeros((20, 24), bool)], axis=0)
+    np.testing.assert_array_equal(image[:, 48:, 0], np.where(pos & ~neg, 255, 0))
+    assert not np.array_equal(image[:, 48:, 0], image[:, 24:48, 0])
     assert not (tmp_path / "logs" / "others" / "fake_model" / "triplets" / "GrabCut" / "empty.png").exists()
 
 
