@@ -202,7 +202,8 @@ def evaluate_dataset(dataset, predictor, progress: bool = True, max_samples: Opt
         boundary_iou: also score Boundary IoU per click (:class:`ClickScorer`; the other scores
             are always computed, they cost a few mask counts per click).
         stochastic: also run the stochastic-click repeats (:class:`StochasticSpec`) on each sample,
-            after the standard run; their time is left out of ``elapsed_time``.
+            after the standard run; their time is left out of ``elapsed_time``, and ``callback`` /
+            ``sample_callback`` see the standard run only.
         resize: ``(W, H)``: shrink larger samples to fit first (:func:`resize_to_fit`).
         sample_callback: optional ``sample_callback(image, gt_mask, pred_probs, record)`` after each
             evaluated sample with the last click's probabilities (e.g. triplet images).
@@ -411,7 +412,16 @@ class EvalSettings:
                 raise UserError(f"--resize {' '.join(str(v) for v in size)}: expected W H, two integers >= 1 "
                                 f"(the box larger images are shrunk to fit)")
             self.resize = size
-        self.metrics = tuple((str(n), int(k)) for n, k in self.metrics)
+        from isegm.inference.reporting import METRIC_LABELS
+
+        columns = []
+        for column in self.metrics:
+            name, k = (column if isinstance(column, (tuple, list)) and len(column) == 2 else (column, None))
+            if name not in METRIC_LABELS or isinstance(k, bool) or not isinstance(k, int) or k < 1:
+                raise UserError(f"metrics column {column!r}: expected (name, k) with name one of "
+                                f"{', '.join(METRIC_LABELS)} and k >= 1")
+            columns.append((name, k))
+        self.metrics = tuple(columns)
 
         if isinstance(self.cf_n, bool) or not isinstance(self.cf_n, int) or self.cf_n < 0:
             raise UserError(f"--cf-n {self.cf_n!r}: expected an integer >= 0 (extra cascade-forward runs per click)")
