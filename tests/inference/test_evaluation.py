@@ -160,3 +160,17 @@ def test_evaluate_dataset_records_resized_samples(fake_dataset):
     _, _, records = evaluate_dataset(fake_dataset, make_predictor(radius=3), progress=False, max_iou_thr=0.9,
                                      max_clicks=2, resize=(48, 40))
     assert not any("resized" in r for r in records)
+
+
+def test_eval_settings_refuse_bad_issue11_options():
+    from isegm.errors import UserError
+    from isegm.inference.evaluation import EvalSettings
+
+    for kwargs, text in (({"resize": (0, 0)}, "--resize 0 0"), ({"clicker": "human"}, "--clicker"),
+                         ({"click_sigma": -1.0}, "--click-sigma"), ({"repeats": 0}, "--repeats"),
+                         ({"seed": -2}, "--seed"), ({"metrics": (("dice", 0),)}, "metrics column")):
+        with pytest.raises(UserError, match=text):
+            EvalSettings(**kwargs)
+    settings = EvalSettings(metrics=(("biou", 5),), clicker="stochastic", click_sigma=2, repeats=3, seed=9)
+    assert settings.wants_boundary_iou() and settings.stochastic.sigma == 2.0 and settings.stochastic.seed == 9
+    assert EvalSettings().stochastic is None and not EvalSettings().wants_boundary_iou()
