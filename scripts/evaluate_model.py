@@ -8,7 +8,10 @@ Example:
 Prints per dataset NoC@80/85/90, NoF@85/90, SPC, time, evaluated and skipped samples (each skipped
 or converted input is named below the row) and writes under the logs folder the table (``*.txt``,
 appended) and a results json; ``--save-ious`` adds the per-click IoU arrays (``ious/*.npy``),
-``--iou-analysis`` the mIoU plot, ``--vis-preds`` per-click images. The work is
+``--iou-analysis`` the mIoU plot, ``--vis-preds`` per-click images, ``--vis-triplets`` one
+input | ground truth | prediction image per sample; ``--metrics dice,biou`` adds Dice@5 / bIoU@5
+columns, ``--clicker stochastic`` NoC under RClicks-style random clicks, ``--resize W H`` shrinks
+large images first. The work is
 :func:`isegm.inference.evaluation.evaluate`; this script parses flags and the config.
 Modes: NoBRS, RGB-BRS, DistMap-BRS, f-BRS-A, f-BRS-B, f-BRS-C (RITM's; BRS runs L-BFGS after every click
 from the 2nd, so it is several times slower per click than NoBRS, f-BRS least so).
@@ -105,6 +108,34 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, key in DATASET_PATH_FLAGS.items():
         parser.add_argument("--" + flag.replace("_", "-"), type=str, default=None, help=f"Overrides {key}.")
     parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
+    # --- metrics, stochastic clicks, resizing, triplets (issue 11) ---
+    parser.add_argument("--metrics", type=str, default="", metavar="LIST",
+                        help="Extra table columns: comma-separated iou, dice, biou, precision, recall, accuracy, each "
+                             "at the clicks of --metric-clicks or as name@k, e.g. 'dice,biou' -> Dice@5, bIoU@5 "
+                             "(mean after click k; a sample that stopped keeps its last value). Default: RITM's "
+                             "table. Dice/precision/recall/accuracy/confusion matrix are always in the json; "
+                             "Boundary IoU (Cheng et al. 2021, band 0.02 of the diagonal) is computed only when a "
+                             "biou column or --boundary-iou asks for it.")
+    parser.add_argument("--metric-clicks", type=str, default="5", metavar="K[,K]",
+                        help="Clicks of the --metrics columns given without @k (default 5).")
+    parser.add_argument("--boundary-iou", action="store_true",
+                        help="Compute Boundary IoU per click (json, npy) even without a biou column.")
+    parser.add_argument("--clicker", choices=("standard", "stochastic"), default="standard",
+                        help="stochastic: after the standard run, --repeats runs per sample with clicks drawn in "
+                             "the click rule's error region, p ~ exp(-(dmax-d)^2/(2 S^2)) with d the distance to the "
+                             "region's boundary (RClicks, Antonov et al. 2024); adds sNoC@85/90 (mean±std) and the "
+                             "5-95 %% range over the repeats.")
+    parser.add_argument("--click-sigma", type=float_range(0.0), default=5.0, metavar="S",
+                        help="Spread S of the stochastic clicks in pixels (>= 0, default 5; 0 = the standard rule).")
+    parser.add_argument("--repeats", type=int_range(1), default=5, metavar="R", help="Stochastic runs per sample.")
+    parser.add_argument("--seed", type=int_range(0), default=0, metavar="K",
+                        help="Base seed of the stochastic clicks (repeat r of sample i: SeedSequence(K, (r, i))).")
+    parser.add_argument("--resize", type=int, nargs=2, default=None, metavar=("W", "H"),
+                        help="Shrink images larger than W x H to fit (aspect kept; INTER_AREA, masks nearest); "
+                             "the summary counts them, the json lists them.")
+    parser.add_argument("--vis-triplets", nargs="?", const="", default=None, metavar="DIR",
+                        help="One PNG per sample: input | ground truth | prediction at the last click (in DIR, "
+                             "default <logs>/triplets/<dataset>).")
     return parser
 
 
@@ -144,6 +175,15 @@ def parse_args(argv=None):
         if getattr(args, attr) is not None:
             overrides[key] = getattr(args, attr)
     cfg = load_config(args.config_path, overrides)
+    from isegm.inference.reporting import parse_metric_columns
+
+    metric_clicks = [k.strip() for k in args.metric_clicks.split(",") if k.strip()]
+    if not metric_clicks or not all(k.isdigit() and int(k) >= 1 for k in metric_clicks):
+        raise UserError(f"--metric-clicks {args.metric_clicks!r}: expected click numbers >= 1, e.g. 1,5")
+    extra = dict(metrics=parse_metric_columns(args.metrics, [int(k) for k in metric_clicks]),
+                 boundary_iou=args.boundary_iou, clicker=args.clicker, click_sigma=args.click_sigma,
+                 repeats=args.repeats, seed=args.seed, resize=tuple(args.resize) if args.resize else None,
+                 vis_triplets=args.vis_triplets)
     settings = EvalSettings(mode=args.mode, eval_mode=args.eval_mode, n_clicks=args.n_clicks,
                             min_n_clicks=args.min_n_clicks, target_iou=args.target_iou, thresh=args.thresh,
                             max_size=args.max_size, clicks_limit=args.clicks_limit, print_ious=args.print_ious,
@@ -151,7 +191,7 @@ def parse_args(argv=None):
                             max_samples=args.max_samples, progress=not args.no_progress, cf_n=args.cf_n,
                             acf=args.acf, cf_clicks=args.cf_clicks, focus_refine=args.focus_refine,
                             interaction=args.interaction, first_interaction=args.first_interaction,
-                            stroke_spacing=args.stroke_spacing)
+                            stroke_spacing=args.stroke_spacing, **extra)
     return args, settings, cfg
 
 

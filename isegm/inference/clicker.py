@@ -50,14 +50,19 @@ class Clicker:
         ignore_label: value of ignored pixels in ``gt_mask`` (RITM: -1).
         click_indx_offset: added to every click's order (RITM's multi-stage models).
         image_shape: optional (H, W) used to validate clicks when no ``gt_mask`` is given.
+        click_rule: optional simulated user replacing :func:`get_next_click` in
+            :meth:`make_next_click`: ``click_rule(gt_mask, pred_mask, ignore_mask, not_clicked_mask)``
+            with (H, W) bool arrays, returning ``(is_positive, (y, x))`` or None (e.g.
+            :class:`isegm.inference.user.StochasticClickUser`). None = RITM's rule.
 
     Raises:
         ValueError: ``gt_mask`` is not 2-D.
     """
 
     def __init__(self, gt_mask=None, init_clicks=None, ignore_label=-1, click_indx_offset=0,
-                 image_shape=None):
+                 image_shape=None, click_rule=None):
         self.click_indx_offset = int(click_indx_offset)
+        self.click_rule = click_rule
         self.ignore_label = ignore_label
         if gt_mask is not None:
             gt_mask = np.asarray(gt_mask)
@@ -100,8 +105,12 @@ class Clicker:
         pred_mask = np.asarray(pred_mask)
         if pred_mask.shape != self.gt_mask.shape:
             raise ValueError(f"pred_mask shape {pred_mask.shape} != gt_mask shape {self.gt_mask.shape}")
-        result = get_next_click(self.gt_mask, pred_mask, ignore_mask=~self.not_ignore_mask,
-                                padding=True, not_clicked_mask=self.not_clicked_map)
+        if self.click_rule is None:
+            result = get_next_click(self.gt_mask, pred_mask, ignore_mask=~self.not_ignore_mask,
+                                    padding=True, not_clicked_mask=self.not_clicked_map)
+        else:
+            result = self.click_rule(self.gt_mask, pred_mask.astype(bool), ~self.not_ignore_mask,
+                                     self.not_clicked_map)
         if result is None:
             is_positive, coords = False, (0, 0)
         else:

@@ -46,7 +46,8 @@ class _CropClicker:
 
 def evaluate_sample(image, gt_mask, predictor, max_iou_thr: float, pred_thr: float = 0.49,
                     min_clicks: int = 1, max_clicks: int = 20, sample_id=None,
-                    callback: Optional[Callable] = None, interaction: str = "click",
+                    callback: Optional[Callable] = None, click_rule: Optional[Callable] = None,
+                    interaction: str = "click",
                     first_interaction: str = "click", stroke_spacing: float = STROKE_SPACING,
                     box_context: float = BOX_CONTEXT, log: Optional[list] = None):
     """Simulate interactions on one sample (RITM's NoC protocol; clicks by default).
@@ -82,6 +83,8 @@ def evaluate_sample(image, gt_mask, predictor, max_iou_thr: float, pred_thr: flo
         log: optional list; one dict per interaction is appended: ``{"type": "click"|"stroke"|"box",
             "n_points": clicks it added}`` plus ``"stroke"`` (:meth:`~isegm.geometry.Stroke.to_dict`) or
             ``"box"`` ([y0, x0, y1, x1]).
+        click_rule: the simulated user of the clicks (see :class:`~isegm.inference.clicker.Clicker`); None =
+            RITM's rule.
 
     Returns:
         ``(clicks_list, ious, pred_probs, timings)``: every click the predictor was given; (n,) float32
@@ -104,7 +107,7 @@ def evaluate_sample(image, gt_mask, predictor, max_iou_thr: float, pred_thr: flo
     if not stroke_spacing > 0:
         raise ValueError(f"stroke_spacing must be > 0 px, got {stroke_spacing!r}")
 
-    clicker = Clicker(gt_mask=gt_mask)
+    clicker = Clicker(gt_mask=gt_mask, click_rule=click_rule)
     pred_mask = np.zeros(gt_mask.shape, dtype=bool)
     pred_probs = np.zeros(gt_mask.shape, dtype=np.float32)
     ious, timings = [], []
@@ -169,7 +172,111 @@ def evaluate_sample(image, gt_mask, predictor, max_iou_thr: float, pred_thr: flo
             np.array(timings, dtype=np.float64))
 
 
-def evaluate_dataset(dataset, predictor, progress: bool = True, max_samples: Optional[int] = None, **kwargs):
+@dataclass(frozen=True)
+class StochasticSpec:
+    """Stochastic-click repeats of a run (RClicks protocol, see :class:`isegm.inference.user.StochasticClickUser`).
+
+    Attributes:
+        sigma: click spread in pixels of distance-to-boundary (>= 0).
+        repeats: runs per sample (>= 1).
+        seed: base seed; repeat r of dataset index i draws from
+            :func:`isegm.inference.user.click_seed_sequence` ``(seed, r, i)``.
+    """
+
+    sigma: float = 5.0
+    repeats: int = 5
+    seed: int = 0
+
+
+class ClickScorer:
+    """Per-click scores of one sample besides IoU: confusion matrix, Dice, precision, recall, accuracy, bIoU.
+
+    Args:
+        gt_mask: (H, W) int ground truth (1 object, -1 ignored).
+        boundary: also compute Boundary IoU (one erosion per click; the object's band once).
+
+    The scores come from :mod:`isegm.metrics` (:func:`~isegm.metrics.confusion`,
+    :func:`~isegm.metrics.scores_from_confusion`, :func:`~isegm.metrics.boundary_iou`).
+    """
+
+    NAMES = ("dice", "precision", "recall", "accuracy")
+
+    def __init__(self, gt_mask, boundary: bool = False):
+        from isegm import metrics as M
+
+        self._m = M
+        self.gt_mask = np.asarray(gt_mask)
+        self.boundary = boundary
+        self.values = {name: [] for name in self.NAMES + (("biou",) if boundary else ())}
+        self.confusion = []
+        self._gt_band = (M.mask_boundary(self.gt_mask == 1, M.boundary_dilation(self.gt_mask.shape))
+                         if boundary else None)
+
+    def add(self, pred_mask) -> None:
+        """Score one (H, W) bool prediction."""
+        cm = self._m.confusion(self.gt_mask, pred_mask)
+        self.confusion.append(list(cm))
+        scores = self._m.scores_from_confusion(*cm)
+        for name in self.NAMES:
+            self.values[name].append(scores[name])
+        if self.boundary:
+            self.values["biou"].append(self._m.boundary_iou(self.gt_mask, pred_mask, gt_boundary=self._gt_band))
+
+    def record(self) -> dict:
+        """``{"metrics": {name: [float per click]}, "confusion": [[tp, fp, fn, tn] per click]}``."""
+        return {"metrics": {k: [float(x) for x in v] for k, v in self.values.items()},
+                "confusion": [list(c) for c in self.confusion]}
+
+
+def resize_to_fit(image, gt_mask, max_width: int, max_height: int):
+    """Shrink a sample that is larger than ``max_width`` x ``max_height`` to fit inside it (aspect kept).
+
+    As the avalanche fork's ``--resize``: scale = min(W / w, H / h) when w > W or h > H; new size
+    (max(1, round(w * scale)), max(1, round(h * scale))); the image with ``cv2.INTER_AREA``, the
+    mask with nearest neighbour (labels such as -1 = ignored survive). Smaller samples are returned
+    unchanged.
+
+    Args:
+        image: (h, w, 3) uint8. gt_mask: (h, w) int.
+        max_width, max_height: the box in pixels (>= 1).
+
+    Returns:
+        ``(image, gt_mask, resized)``: the (possibly) new arrays and whether they were resized.
+
+    Raises:
+        ValueError: a box side < 1.
+    """
+    import cv2
+
+    if max_width < 1 or max_height < 1:
+        raise ValueError(f"resize box must be at least 1x1, got {max_width}x{max_height}")
+    h, w = gt_mask.shape[:2]
+    if w <= max_width and h <= max_height:
+        return image, gt_mask, False
+    scale = min(max_width / w, max_height / h)
+    size = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
+    image = cv2.resize(np.ascontiguousarray(image), size, interpolation=cv2.INTER_AREA)
+    gt_mask = cv2.resize(np.ascontiguousarray(gt_mask, dtype=np.int32), size, interpolation=cv2.INTER_NEAREST)
+    return image, gt_mask, True
+
+
+def _stochastic_runs(image, gt_mask, predictor, spec: StochasticSpec, index: int, kwargs) -> list:
+    from isegm.inference.user import StochasticClickUser, click_seed_sequence
+
+    kwargs = {k: v for k, v in kwargs.items() if k != "callback"}
+    runs = []
+    for repeat in range(spec.repeats):
+        user = StochasticClickUser(spec.sigma, np.random.default_rng(click_seed_sequence(spec.seed, repeat, index)))
+        clicks, ious, _, _ = evaluate_sample(image, gt_mask, predictor, sample_id=index, click_rule=user, **kwargs)
+        runs.append({"repeat": repeat, "seed": [int(spec.seed), repeat, int(index)],
+                     "ious": [float(x) for x in ious],
+                     "clicks": [(bool(c.is_positive), int(c.coords[0]), int(c.coords[1])) for c in clicks]})
+    return runs
+
+
+def evaluate_dataset(dataset, predictor, progress: bool = True, max_samples: Optional[int] = None, *,
+                     boundary_iou: bool = False, stochastic: Optional[StochasticSpec] = None,
+                     resize: Optional[tuple] = None, sample_callback: Optional[Callable] = None, **kwargs):
     """Run :func:`evaluate_sample` on every sample of a dataset.
 
     Samples whose ground truth has no object pixel are skipped (their IoU is undefined), and so are
@@ -183,6 +290,14 @@ def evaluate_dataset(dataset, predictor, progress: bool = True, max_samples: Opt
         predictor: see :func:`evaluate_sample`.
         progress: show a tqdm progress bar.
         max_samples: evaluate only the first N dataset indices (None = all).
+        boundary_iou: also score Boundary IoU per click (:class:`ClickScorer`; the other scores
+            are always computed, they cost a few mask counts per click).
+        stochastic: also run the stochastic-click repeats (:class:`StochasticSpec`) on each sample,
+            after the standard run; their time is left out of ``elapsed_time``, and ``callback`` /
+            ``sample_callback`` see the standard run only.
+        resize: ``(W, H)``: shrink larger samples to fit first (:func:`resize_to_fit`).
+        sample_callback: optional ``sample_callback(image, gt_mask, pred_probs, record)`` after each
+            evaluated sample with the last click's probabilities (e.g. triplet images).
         **kwargs: :func:`evaluate_sample` arguments (``max_iou_thr`` is required).
 
     Returns:
@@ -190,13 +305,20 @@ def evaluate_dataset(dataset, predictor, progress: bool = True, max_samples: Opt
         samples only); wall-clock seconds of the whole loop (data loading included, as RITM's SPC);
         one dict per dataset index: ``index``, ``sample_id``, ``skipped``, ``reason`` (why skipped, or
         ""), ``notes`` (conversions), ``n_clicks``, ``ious`` (list of float), ``times`` (seconds per
-        click), ``clicks`` (list of (is_positive, y, x)); with strokes or a first box also ``interactions``
-        (see the ``log`` of :func:`evaluate_sample`).
+        click), ``clicks`` (list of (is_positive, y, x)); evaluated samples add ``metrics``
+        (``{dice, precision, recall, accuracy[, biou]: [float per click]}``) and ``confusion``
+        (``[[tp, fp, fn, tn] per click]``); with ``resize`` a resized sample has
+        ``resized = {"from": [h, w], "to": [h, w]}``; with ``stochastic`` ``stochastic_runs`` (per
+        repeat: ``repeat``, ``seed`` [seed, repeat, index], ``ious``, ``clicks``); with strokes or a first box
+        ``interactions`` (see the ``log`` of :func:`evaluate_sample`).
     """
     all_ious, records = [], []
     interactions_logged = (kwargs.get("interaction", "click") != "click"
                            or kwargs.get("first_interaction", "click") != "click")
     n = len(dataset) if max_samples is None else min(len(dataset), int(max_samples))
+    user_callback = kwargs.pop("callback", None)
+    pred_thr = kwargs.get("pred_thr", 0.49)
+    excluded = 0.0
     start = perf_counter()
     for index in tqdm(range(n), leave=False, disable=not progress):
         try:
@@ -208,22 +330,36 @@ def evaluate_dataset(dataset, predictor, progress: bool = True, max_samples: Opt
             continue
         sample_id = _sample_name(dataset, index, getattr(sample, "sample_id", None))
         notes = [str(x) for x in (getattr(sample, "notes", None) or [])]
-        gt_mask = np.asarray(sample.gt_mask)
+        image, gt_mask = sample.image, np.asarray(sample.gt_mask)
+        resized = None
+        if resize is not None and gt_mask.ndim == 2 and np.asarray(image).shape[:2] == gt_mask.shape:
+            old_shape = list(gt_mask.shape)
+            image, gt_mask, was_resized = resize_to_fit(image, gt_mask, *resize)
+            if was_resized:
+                resized = {"from": old_shape, "to": list(gt_mask.shape)}
         if not np.any(gt_mask == 1):
             logger.warning("sample %d (%s) has an empty object mask: skipped", index, sample_id)
             records.append(_skip_record(index, sample_id, "no object in the mask", notes))
             continue
         log = [] if interactions_logged else None
+        scorer = ClickScorer(gt_mask, boundary=boundary_iou)
+
+        def callback(img, gt, probs, sid, click_indx, clicks_list, _scorer=scorer):
+            _scorer.add(probs > pred_thr)
+            if user_callback is not None:
+                user_callback(img, gt, probs, sid, click_indx, clicks_list)
+
         try:
-            clicks, ious, _, times = evaluate_sample(sample.image, gt_mask, predictor, sample_id=index, log=log,
-                                                     **kwargs)
+            clicks, ious, last_probs, times = evaluate_sample(image, gt_mask, predictor, sample_id=index,
+                                                              callback=callback, log=log,
+                                                              **kwargs)
         except ValueError as exc:
             if "sizes differ" not in str(exc):
                 raise
             records.append(_skip_record(index, sample_id, str(exc), notes))
             continue
         all_ious.append(ious)
-        records.append({
+        record = {
             "index": index,
             "sample_id": sample_id,
             "skipped": False,
@@ -233,10 +369,20 @@ def evaluate_dataset(dataset, predictor, progress: bool = True, max_samples: Opt
             "ious": [float(x) for x in ious],
             "times": [float(x) for x in times],
             "clicks": [(bool(c.is_positive), int(c.coords[0]), int(c.coords[1])) for c in clicks],
-        })
+        }
+        record.update(scorer.record())
+        if resized is not None:
+            record["resized"] = resized
+        if sample_callback is not None:
+            sample_callback(image, gt_mask, last_probs, record)
+        if stochastic is not None:
+            t0 = perf_counter()
+            record["stochastic_runs"] = _stochastic_runs(image, gt_mask, predictor, stochastic, index, kwargs)
+            excluded += perf_counter() - t0
         if log is not None:
-            records[-1]["interactions"] = log
-    elapsed_time = perf_counter() - start
+            record["interactions"] = log
+        records.append(record)
+    elapsed_time = perf_counter() - start - excluded
     return all_ious, elapsed_time, records
 
 
@@ -299,9 +445,26 @@ class EvalSettings:
             ``n_clicks`` / NoC then count interactions.
         first_interaction: 'click' or 'box' (interaction 1 is the ground truth's box).
         stroke_spacing: px between the clicks a stroke is given to the model as (> 0).
+        metrics: extra table columns, ``(name, k)`` pairs (``--metrics``, see
+            :func:`isegm.inference.reporting.parse_metric_columns`); () = RITM's table. Dice,
+            precision, recall, accuracy and the confusion matrix are computed per click in any case
+            (json and npy); Boundary IoU only when a ``biou`` column is asked or ``boundary_iou``.
+        boundary_iou: compute Boundary IoU per click even without a ``biou`` column.
+        clicker: 'standard' (RITM's rule) or 'stochastic': after the standard run, ``repeats``
+            more runs per sample with :class:`isegm.inference.user.StochasticClickUser`
+            (``click_sigma`` px, seeds from ``seed``); sNoC@85/90 columns (mean±std) and a line
+            with the 5-95 % range are added, per-sample statistics go to the json.
+        click_sigma: spread of the stochastic clicks in pixels (>= 0; 0 = the standard rule).
+        repeats: stochastic runs per sample (>= 1).
+        seed: base seed of the stochastic runs (>= 0).
+        resize: ``(W, H)``: shrink larger samples to fit before evaluation
+            (:func:`resize_to_fit`); None = as read.
+        vis_triplets: folder for one input | ground truth | prediction PNG per sample ('' = the
+            run's ``triplets/<dataset>`` under the logs folder); None = off.
 
     Raises:
-        UserError: ``cf_n`` < 0, ``cf_clicks`` < 1, or ``acf`` / ``cf_clicks`` without ``cf_n`` >= 1.
+        UserError: ``cf_n`` < 0, ``cf_clicks`` < 1, or ``acf`` / ``cf_clicks`` without ``cf_n`` >= 1;
+            an unknown clicker, ``click_sigma`` < 0, ``repeats`` < 1, ``seed`` < 0, a ``resize`` side < 1.
     """
 
     mode: str = "NoBRS"
@@ -325,8 +488,18 @@ class EvalSettings:
     interaction: str = "click"
     first_interaction: str = "click"
     stroke_spacing: float = STROKE_SPACING
+    metrics: tuple = ()
+    boundary_iou: bool = False
+    clicker: str = "standard"
+    click_sigma: float = 5.0
+    repeats: int = 5
+    seed: int = 0
+    resize: Optional[tuple] = None
+    vis_triplets: Optional[str] = None
 
     def __post_init__(self):
+        import math
+
         from isegm.errors import UserError
 
         if self.interaction not in INTERACTIONS:
@@ -336,6 +509,31 @@ class EvalSettings:
                             f"{', '.join(FIRST_INTERACTIONS)}")
         if not self.stroke_spacing > 0:
             raise UserError(f"--stroke-spacing {self.stroke_spacing!r}: expected a distance > 0 px")
+        if self.clicker not in ("standard", "stochastic"):
+            raise UserError(f"--clicker {self.clicker!r}: expected 'standard' or 'stochastic'")
+        if not (isinstance(self.click_sigma, (int, float)) and math.isfinite(self.click_sigma)
+                and self.click_sigma >= 0):
+            raise UserError(f"--click-sigma {self.click_sigma!r}: expected a number of pixels >= 0")
+        if isinstance(self.repeats, bool) or not isinstance(self.repeats, int) or self.repeats < 1:
+            raise UserError(f"--repeats {self.repeats!r}: expected an integer >= 1")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise UserError(f"--seed {self.seed!r}: expected an integer >= 0")
+        if self.resize is not None:
+            size = tuple(self.resize)
+            if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in size):
+                raise UserError(f"--resize {' '.join(str(v) for v in size)}: expected W H, two integers >= 1 "
+                                f"(the box larger images are shrunk to fit)")
+            self.resize = size
+        from isegm.inference.reporting import METRIC_LABELS
+
+        columns = []
+        for column in self.metrics:
+            name, k = (column if isinstance(column, (tuple, list)) and len(column) == 2 else (column, None))
+            if name not in METRIC_LABELS or isinstance(k, bool) or not isinstance(k, int) or k < 1:
+                raise UserError(f"metrics column {column!r}: expected (name, k) with name one of "
+                                f"{', '.join(METRIC_LABELS)} and k >= 1")
+            columns.append((name, k))
+        self.metrics = tuple(columns)
 
         if isinstance(self.cf_n, bool) or not isinstance(self.cf_n, int) or self.cf_n < 0:
             raise UserError(f"--cf-n {self.cf_n!r}: expected an integer >= 0 (extra cascade-forward runs per click)")
@@ -345,6 +543,17 @@ class EvalSettings:
         if (self.acf or self.cf_clicks is not None) and self.cf_n < 1:
             raise UserError(f"{'--acf' if self.acf else '--cf-clicks'} needs --cf-n N with N >= 1 "
                             f"(the most extra runs per click; CFR-ICL used 4)")
+
+    @property
+    def stochastic(self) -> Optional[StochasticSpec]:
+        """The stochastic-click repeats to run, or None for the standard clicker only."""
+        if self.clicker != "stochastic":
+            return None
+        return StochasticSpec(float(self.click_sigma), int(self.repeats), int(self.seed))
+
+    def wants_boundary_iou(self) -> bool:
+        """Boundary IoU is scored per click: asked as a column or by ``boundary_iou``."""
+        return self.boundary_iou or any(name == "biou" for name, _ in self.metrics)
 
     def variant(self) -> str:
         """The refinements and interaction types in force as a name suffix: '' (none), 'cf4', 'acf4', 'cf4c1'
@@ -449,8 +658,14 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
         "n_clicks": settings.n_clicks, "min_n_clicks": settings.min_n_clicks, "target_iou": target_iou,
         "thresh": settings.thresh, "max_size": settings.max_size, "max_samples": settings.max_samples,
         "checkpoints": [str(c) for c in checkpoints], "table_path": str(table_path),
-        "results_path": str(results_path), "datasets": {},
+        "results_path": str(results_path),
+        "metrics_columns": [list(c) for c in settings.metrics], "boundary_iou": settings.wants_boundary_iou(),
+        "clicker": settings.clicker, "resize": list(settings.resize) if settings.resize else None,
+        "datasets": {},
     }
+    stochastic = settings.stochastic
+    if stochastic is not None:
+        results.update({"click_sigma": stochastic.sigma, "repeats": stochastic.repeats, "seed": stochastic.seed})
     models = {}
     if single:  # fail on a bad checkpoint before anything is written
         models[checkpoints[0]] = load_model(checkpoints[0], device)
@@ -468,20 +683,33 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
             predictor = settings.wrap_predictor(predictor)
             callback = (reporting.prediction_vis_callback(logs_path / "predictions_vis" / dataset_name,
                                                           settings.thresh) if settings.vis_preds else None)
+            triplets = None
+            if settings.vis_triplets is not None:
+                folder = Path(settings.vis_triplets) if settings.vis_triplets else logs_path / "triplets"
+                folder = folder / dataset_name / ("" if single else checkpoint_path.stem)
+                triplets = reporting.triplet_callback(folder, settings.thresh)
             all_ious, elapsed_time, records = evaluate_dataset(
                 dataset, predictor, progress=settings.progress, max_samples=settings.max_samples,
                 pred_thr=settings.thresh, max_iou_thr=target_iou, min_clicks=settings.min_n_clicks,
-                max_clicks=settings.n_clicks, callback=callback, interaction=settings.interaction,
-                first_interaction=settings.first_interaction, stroke_spacing=settings.stroke_spacing)
+                max_clicks=settings.n_clicks, callback=callback, boundary_iou=settings.wants_boundary_iou(),
+                stochastic=stochastic, resize=settings.resize, sample_callback=triplets,
+                interaction=settings.interaction, first_interaction=settings.first_interaction,
+                stroke_spacing=settings.stroke_spacing)
 
-            summary = reporting.summarize(all_ious, elapsed_time, records, settings.n_clicks, target_iou)
+            stoch_summary = None
+            if stochastic is not None:
+                stoch_summary = reporting.stochastic_summary(records, settings.n_clicks, target_iou, stochastic.sigma,
+                                                             stochastic.repeats, stochastic.seed)
+            summary = reporting.summarize(all_ious, elapsed_time, records, settings.n_clicks, target_iou,
+                                          metric_columns=settings.metrics, stochastic=stoch_summary)
             row_name = settings.mode_label() if single else checkpoint_path.stem
-            row = reporting.format_table_row(row_name, dataset_name, summary, settings.n_clicks)
+            columns = {"metric_columns": settings.metrics, "stochastic": stochastic is not None}
+            row = reporting.format_table_row(row_name, dataset_name, summary, settings.n_clicks, **columns)
             entry = dict(summary)
             if settings.print_ious:
                 row += "; " + reporting.miou_string(all_ious)
                 entry["miou"] = miou_at(all_ious)
-            text = "" if header_done else reporting.format_table_header(model_name) + "\n"
+            text = "" if header_done else reporting.format_table_header(model_name, **columns) + "\n"
             header_done = True
             notes = reporting.input_notes(summary)
             block = text + row + ("\n" + notes if notes else "")
@@ -496,6 +724,8 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
                 ious_path = logs_path / "ious" / (logs_prefix or "") / f"{file_stem}.npy"
                 reporting.write_ious_npy(ious_path, all_ious, settings.n_clicks)
                 entry["ious_file"] = str(ious_path)
+                entry["metric_files"] = reporting.write_metric_npys(ious_path.with_suffix(""), records,
+                                                                    settings.n_clicks)
             if settings.iou_analysis or settings.print_ious:
                 curve = miou_curve(all_ious, settings.n_clicks)
                 entry["miou_curve"] = curve.tolist()

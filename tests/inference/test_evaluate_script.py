@@ -22,15 +22,16 @@ def script():
     return module
 
 
-def lib_run(tmp_path, **settings):
+def lib_run(tmp_path, radius=7, datasets=None, **settings):
     """run_evaluation with the DiskNet fake model on the fake datasets (no files read)."""
     import torch
 
     from isegm.inference.evaluation import EvalSettings, run_evaluation
 
-    return run_evaluation([tmp_path / "fake_model.pth"], {"GrabCut": make_fake_dataset(), "Berkeley": make_fake_dataset()},
+    datasets = datasets or {"GrabCut": make_fake_dataset(), "Berkeley": make_fake_dataset()}
+    return run_evaluation([tmp_path / "fake_model.pth"], datasets,
                           EvalSettings(n_clicks=5, progress=False, **settings), torch.device("cpu"),
-                          tmp_path / "logs" / "others" / "fake_model", load_model=lambda path, device: DiskNet(radius=7),
+                          tmp_path / "logs" / "others" / "fake_model", load_model=lambda path, device: DiskNet(radius=radius),
                           echo=print)
 
 
@@ -234,3 +235,131 @@ def test_exp_path_lists_checkpoints(tmp_path):
     assert exp_path == tmp_path / "exps" / "iter_mask" / "000_h18" and prefix == "all_checkpoints"
     checkpoints, _, prefix = find_experiment_checkpoints(tmp_path / "exps", "iter_mask/000:last")
     assert [c.name for c in checkpoints] == ["last_checkpoint.pth"] and prefix == "last_checkpoint"
+
+
+# ---------------------------------------------------------------------- issue 11: metrics, stochastic clicks, resize, triplets
+def test_metric_columns_json_and_npy(tmp_path, capsys):
+    from isegm.inference.reporting import parse_metric_columns
+
+    columns = parse_metric_columns("dice,biou,iou@1", [5])
+    assert columns == (("dice", 5), ("biou", 5), ("iou", 1))
+    results = lib_run(tmp_path, save_ious=True, metrics=columns)
+    out = capsys.readouterr().out
+    assert "Dice@5" in out and "bIoU@5" in out and "IoU@1" in out
+    entry = results["datasets"]["GrabCut"]["fake_model"]
+    first = entry["samples"][0]
+    assert set(first["metrics"]) == {"dice", "precision", "recall", "accuracy", "biou"}
+    assert entry["metrics_at"]["IoU@1"] == pytest.approx(np.mean([s["ious"][0] for s in entry["samples"][:2]]))
+    dice5 = np.mean([s["metrics"]["dice"][min(4, s["n_clicks"] - 1)] for s in entry["samples"][:2]])
+    assert entry["metrics_at"]["Dice@5"] == pytest.approx(dice5)
+    assert f"{dice5:.4f}" in entry["table_row"]
+    dice = np.load(entry["metric_files"]["dice"], allow_pickle=False)
+    cm = np.load(entry["metric_files"]["confusion"], allow_pickle=False)
+    assert dice.shape == (2, 5) and cm.shape == (2, 5, 4) and cm[0, 0].sum() == 40 * 48
+    np.testing.assert_allclose(dice[0, :first["n_clicks"]], first["metrics"]["dice"], rtol=1e-6)
+
+
+def test_default_table_is_unchanged_and_biou_not_computed(tmp_path, capsys):
+    results = lib_run(tmp_path)
+    header = capsys.readouterr().out.splitlines()[2]
+    assert header.rstrip().endswith("| Skipped |") and "Dice" not in header
+    entry = results["datasets"]["GrabCut"]["fake_model"]
+    assert "biou" not in entry["samples"][0]["metrics"] and "dice" in entry["samples"][0]["metrics"]
+    assert "stochastic" not in entry and entry["n_resized"] == 0
+
+
+def _big_disks():
+    from inference_fakes import FakeDataset, FakeSample, disk_mask, make_image
+
+    shape = (60, 64)
+    return {"GrabCut": FakeDataset([FakeSample(make_image(shape, i), disk_mask(shape, (30, 20 + 12 * i), 10).astype(np.int32),
+                                               f"d{i}") for i in range(3)])}
+
+
+def test_stochastic_clicker_table_and_json(tmp_path, capsys):
+    results = lib_run(tmp_path, radius=10, datasets=_big_disks(), clicker="stochastic", click_sigma=0.5, repeats=4,
+                      seed=1)
+    out = capsys.readouterr().out
+    assert "sNoC@85" in out and "sNoC@90" in out and "stochastic clicks (sigma 0.5 px, 4 repeats, seed 1)" in out
+    entry = results["datasets"]["GrabCut"]["fake_model"]
+    stoch = entry["stochastic"]["NoC@90"]
+    per_sample = [s["stochastic"]["NoC@90"]["per_repeat"] for s in entry["samples"]]
+    np.testing.assert_allclose(stoch["per_repeat"], np.mean(per_sample, axis=0))
+    assert stoch["mean"] == pytest.approx(np.mean(stoch["per_repeat"]))
+    assert stoch["std"] == pytest.approx(np.std(stoch["per_repeat"]))
+    assert stoch["p5"] <= stoch["mean"] <= stoch["p95"] and stoch["std"] > 0
+    np.testing.assert_allclose([stoch["p5"], stoch["p95"]], np.percentile(stoch["per_repeat"], [5, 95]))
+    assert f"{stoch['mean']:.2f}±{stoch['std']:.2f}" in entry["table_row"]
+    assert len(entry["samples"][0]["stochastic_runs"]) == 4
+    again = lib_run(tmp_path / "again", radius=10, datasets=_big_disks(), clicker="stochastic", click_sigma=0.5,
+                    repeats=4, seed=1)
+    assert again["datasets"]["GrabCut"]["fake_model"]["stochastic"] == entry["stochastic"]
+
+
+def test_resize_summary_and_triplets(tmp_path, capsys):
+    import cv2
+
+    results = lib_run(tmp_path, resize=(24, 20), vis_triplets="")
+    out = capsys.readouterr().out
+    assert "resized 2 of 2 samples" in out
+    entry = results["datasets"]["GrabCut"]["fake_model"]
+    assert entry["n_resized"] == 2 and entry["resized"][0] == {"index": 0, "sample_id": "a", "from": [40, 48],
+                                                               "to": [20, 24]}
+    triplet = tmp_path / "logs" / "others" / "fake_model" / "triplets" / "GrabCut" / "a.png"
+    image = cv2.imread(str(triplet))
+    assert image.shape == (20, 72, 3)                                   # input | gt | prediction at 20 x 24
+    assert entry["samples"][0]["triplet_file"] == str(triplet)
+    from isegm.inference.evaluation import resize_to_fit
+
+    sample = make_fake_dataset().get_sample(0)
+    small_image, small_gt, _ = resize_to_fit(sample.image, sample.gt_mask, 24, 20)
+    np.testing.assert_array_equal(image[:, :24, ::-1], small_image)              # input (PNG is BGR)
+    np.testing.assert_array_equal(image[:, 24:48, 0], np.where(small_gt == 1, 255, 0))
+    from inference_fakes import disk_mask
+
+    clicks = entry["samples"][0]["clicks"]                                         # DiskNet(7)'s last prediction
+    pos = np.any([disk_mask((20, 24), (y, x), 7) for p, y, x in clicks if p] or [np.zeros((20, 24), bool)], axis=0)
+    neg = np.any([disk_mask((20, 24), (y, x), 7) for p, y, x in clicks if not p] or [np.zeros((20, 24), bool)], axis=0)
+    np.testing.assert_array_equal(image[:, 48:, 0], np.where(pos & ~neg, 255, 0))
+    assert not np.array_equal(image[:, 48:, 0], image[:, 24:48, 0])
+    assert not (tmp_path / "logs" / "others" / "fake_model" / "triplets" / "GrabCut" / "empty.png").exists()
+
+
+def test_cli_refuses_bad_resize_metrics_and_sigma(script, capsys):
+    from isegm.errors import run_cli
+
+    for argv, text in ((["--resize", "0", "0"], "--resize 0 0"), (["--metrics", "dice,bogus"], "'bogus'"),
+                       (["--metric-clicks", "0"], "--metric-clicks"), (["--click-sigma", "-1"], "--click-sigma")):
+        assert run_cli(script.main, ["NoBRS", "--checkpoint", "x", "--cpu"] + argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and text in err[0], err
+
+
+def test_images_dir_dataset_end_to_end(tmp_path):
+    """A user's own images/ + masks/ folder through the registry and evaluate() (the script's library call)."""
+    import cv2
+    import torch
+
+    from isegm.inference.evaluation import EvalSettings, evaluate
+
+    root = tmp_path / "avalanches"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        image = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)
+        mask = np.zeros((40, 60), np.uint8)
+        mask[10 + i:20 + i, 15:30] = 255
+        assert cv2.imwrite(str(root / "images" / f"slope{i}.jpg"), image)
+        assert cv2.imwrite(str(root / "masks" / f"slope{i}.png"), mask)
+    ckpt = tmp_path / "fake.pth"
+    ckpt.write_bytes(b"unused: the fake loader ignores it")
+    results = evaluate(EvalSettings(n_clicks=4, progress=False, metrics=(("dice", 1),), resize=(30, 30)),
+                       {"imagesdir": root}, torch.device("cpu"), checkpoint=str(ckpt), logs_root=tmp_path / "logs",
+                       load_model=lambda path, device: DiskNet(radius=6))
+    entry = results["datasets"]["ImagesDir"]["fake"]
+    assert entry["n_samples"] == 2 and entry["n_skipped"] == 0 and entry["n_resized"] == 2
+    print([s["sample_id"] for s in entry["samples"]])
+    assert [s["sample_id"] for s in entry["samples"]] == ["slope0", "slope1"]
+    assert entry["samples"][0]["resized"] == {"from": [40, 60], "to": [20, 30]}
+    assert entry["samples"][0]["ious"][0] > 0.3 and entry["metrics_at"]["Dice@1"] > 0.4

@@ -83,3 +83,94 @@ def test_max_samples_limits_the_run_and_skips_are_named():
     assert len(records) == 1 and len(all_ious) == 1
     _, _, records = evaluate_dataset(dataset, make_predictor(), progress=False, max_iou_thr=0.9)
     assert [r["reason"] for r in records] == ["", "", "no object in the mask"]
+
+
+# ---------------------------------------------------------------------- issue 11: scores, stochastic clicks, resize
+def test_records_hold_per_click_scores_consistent_with_iou(fake_dataset):
+    from isegm import metrics as M
+
+    all_ious, _, records = evaluate_dataset(fake_dataset, make_predictor(radius=7), progress=False,
+                                            max_iou_thr=0.9, max_clicks=5, boundary_iou=True)
+    first = records[0]
+    assert len(first["confusion"]) == first["n_clicks"] == len(first["metrics"]["dice"])
+    tp, fp, fn, tn = first["confusion"][0]
+    assert (tp, fp, fn) == (81, 149 - 81, 0) and tp + fp + fn + tn == 40 * 48
+    assert first["ious"][0] == pytest.approx(tp / (tp + fp + fn))
+    assert first["metrics"]["dice"][0] == pytest.approx(2 * 81 / (81 + 149))
+    assert first["metrics"]["precision"][0] == pytest.approx(81 / 149) and first["metrics"]["recall"][0] == 1.0
+    assert first["metrics"]["accuracy"][0] == pytest.approx(1 - 68 / (40 * 48))
+    gt = fake_dataset.get_sample(0).gt_mask
+    pred = disk_mask(gt.shape, (20, 24), 7)
+    assert first["metrics"]["biou"][0] == pytest.approx(M.boundary_iou(gt, pred))
+    # without boundary_iou the band is not computed; the rest is the same and IoUs are unchanged
+    all_ious2, _, records2 = evaluate_dataset(fake_dataset, make_predictor(radius=7), progress=False,
+                                              max_iou_thr=0.9, max_clicks=5)
+    assert "biou" not in records2[0]["metrics"] and records2[0]["metrics"]["dice"] == first["metrics"]["dice"]
+    assert [r["ious"] for r in records2] == [r["ious"] for r in records]
+
+
+def test_stochastic_repeats_are_seeded_per_repeat_and_sample(fake_dataset):
+    from isegm.inference.evaluation import StochasticSpec
+
+    def run(seed):
+        return evaluate_dataset(fake_dataset, make_predictor(radius=3), progress=False, max_iou_thr=0.9,
+                                max_clicks=6, stochastic=StochasticSpec(sigma=2.0, repeats=3, seed=seed))
+
+    ious, _, records = run(4)
+    _, _, again = run(4)
+    _, _, other = run(5)
+    runs = records[0]["stochastic_runs"]
+    assert len(runs) == 3 and [r["seed"] for r in runs] == [[4, 0, 0], [4, 1, 0], [4, 2, 0]]
+    assert runs == again[0]["stochastic_runs"]
+    assert [r["clicks"] for r in runs] != [r["clicks"] for r in other[0]["stochastic_runs"]]
+    assert len({tuple(map(tuple, r["clicks"])) for r in runs}) > 1       # repeats differ from each other
+    assert "stochastic_runs" not in records[2]                          # the empty sample is skipped
+    # the standard run is untouched by the repeats
+    plain, _, _ = evaluate_dataset(fake_dataset, make_predictor(radius=3), progress=False, max_iou_thr=0.9,
+                                   max_clicks=6)
+    assert [x.tolist() for x in plain] == [x.tolist() for x in ious]
+    # sigma 0: every repeat is the standard run
+    _, _, zero = evaluate_dataset(fake_dataset, make_predictor(radius=3), progress=False, max_iou_thr=0.9,
+                                  max_clicks=6, stochastic=StochasticSpec(sigma=0.0, repeats=2, seed=0))
+    for record in zero[:2]:
+        assert all(r["clicks"] == record["clicks"] and r["ious"] == record["ious"] for r in record["stochastic_runs"])
+
+
+def test_resize_to_fit_shrinks_only_larger_samples():
+    from isegm.inference.evaluation import resize_to_fit
+
+    image = make_image((100, 60))
+    gt = np.zeros((100, 60), np.int32)
+    gt[20:80, 10:50] = 1
+    gt[0:4] = -1
+    small_image, small_gt, resized = resize_to_fit(image, gt, 30, 40)
+    assert resized and small_image.shape == (40, 24, 3) and small_gt.shape == (40, 24)
+    assert set(np.unique(small_gt)) == {-1, 0, 1} and small_gt.dtype == np.int32
+    same_image, same_gt, resized = resize_to_fit(image, gt, 60, 100)
+    assert not resized and same_image is image and same_gt is gt
+    with pytest.raises(ValueError):
+        resize_to_fit(image, gt, 0, 0)
+
+
+def test_evaluate_dataset_records_resized_samples(fake_dataset):
+    _, _, records = evaluate_dataset(fake_dataset, make_predictor(radius=3), progress=False, max_iou_thr=0.9,
+                                     max_clicks=2, resize=(24, 40))
+    assert records[0]["resized"] == {"from": [40, 48], "to": [20, 24]}
+    assert len(records[0]["confusion"][0]) == 4 and sum(records[0]["confusion"][0]) == 20 * 24
+    _, _, records = evaluate_dataset(fake_dataset, make_predictor(radius=3), progress=False, max_iou_thr=0.9,
+                                     max_clicks=2, resize=(48, 40))
+    assert not any("resized" in r for r in records)
+
+
+def test_eval_settings_refuse_bad_issue11_options():
+    from isegm.errors import UserError
+    from isegm.inference.evaluation import EvalSettings
+
+    for kwargs, text in (({"resize": (0, 0)}, "--resize 0 0"), ({"clicker": "human"}, "--clicker"),
+                         ({"click_sigma": -1.0}, "--click-sigma"), ({"repeats": 0}, "--repeats"),
+                         ({"seed": -2}, "--seed"), ({"metrics": (("dice", 0),)}, "metrics column")):
+        with pytest.raises(UserError, match=text):
+            EvalSettings(**kwargs)
+    settings = EvalSettings(metrics=(("biou", 5),), clicker="stochastic", click_sigma=2, repeats=3, seed=9)
+    assert settings.wants_boundary_iou() and settings.stochastic.sigma == 2.0 and settings.stochastic.seed == 9
+    assert EvalSettings().stochastic is None and not EvalSettings().wants_boundary_iou()

@@ -60,3 +60,75 @@ def test_bad_arguments():
         next_stroke(gt, gt, max_width=0)
     with pytest.raises(ValueError, match="shapes"):
         next_stroke(gt, np.zeros((8, 9), bool))
+
+
+# ---------------------------------------------------------------------- stochastic clicks (RClicks)
+from isegm.inference.clicker import Clicker  # noqa: E402
+from isegm.inference.user import StochasticClickUser, click_seed_sequence, stochastic_next_click  # noqa: E402
+
+
+def _blobs(seed, shape=(48, 64)):
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    gt = cv2.GaussianBlur(rng.random(shape).astype(np.float32), (0, 0), 4) > 0.5
+    pred = cv2.GaussianBlur(rng.random(shape).astype(np.float32), (0, 0), 4) > 0.5
+    ignore = np.zeros(shape, bool)
+    ignore[:, :3] = True
+    return gt, pred, ignore
+
+
+def test_sigma_zero_is_the_standard_rule_and_tiny_sigma_its_limit():
+    for seed in range(8):
+        gt, pred, ignore = _blobs(seed)
+        not_clicked = np.ones(gt.shape, bool)
+        not_clicked[::7, ::5] = False
+        expected = get_next_click(gt, pred, ignore_mask=ignore, not_clicked_mask=not_clicked)
+        rng = np.random.default_rng(seed)
+        assert stochastic_next_click(gt, pred, rng, 0.0, ignore, not_clicked) == expected
+        from isegm.inference.clicker import _distance_map, error_masks
+        fn, fp = error_masks(gt, pred, ignore)
+        dt = _distance_map(fn if expected[0] else fp, True, 0) * not_clicked
+        for _ in range(5):                     # sigma -> 0: only pixels as deep as the rule's click
+            is_pos, (y, x) = stochastic_next_click(gt, pred, rng, 1e-4, ignore, not_clicked)
+            assert is_pos == expected[0] and dt[y, x] == pytest.approx(dt[expected[1]])
+
+
+def test_stochastic_clicks_stay_in_the_rule_region_and_spread_with_sigma():
+    gt = np.zeros((60, 90), bool)
+    gt[10:50, 5:45] = True                     # a big missed square (the rule's region)
+    gt[20:28, 70:78] = True                    # a small missed one: never clicked first
+    pred = np.zeros_like(gt)
+    det = get_next_click(gt, pred)
+    spreads = []
+    for sigma in (1.0, 6.0):
+        rng = np.random.default_rng(1)
+        clicks = [stochastic_next_click(gt, pred, rng, sigma) for _ in range(200)]
+        assert all(c[0] for c in clicks)
+        pts = np.array([c[1] for c in clicks])
+        assert (pts[:, 0] >= 10).all() and (pts[:, 0] < 50).all() and (pts[:, 1] >= 5).all() and (pts[:, 1] < 45).all()
+        spreads.append(np.hypot(pts[:, 0] - det[1][0], pts[:, 1] - det[1][1]).mean())
+    assert spreads[0] < 3 < spreads[1]
+    assert stochastic_next_click(gt, gt, np.random.default_rng(0), 3.0) is None
+
+
+def test_same_seed_same_clicks_and_seeds_per_repeat_and_sample():
+    gt, pred, ignore = _blobs(2)
+
+    def run(seq):
+        user = StochasticClickUser(4.0, np.random.default_rng(seq))
+        clicker = Clicker(gt_mask=np.where(ignore, -1, gt.astype(np.int32)), click_rule=user)
+        mask = np.zeros(gt.shape, bool)
+        for _ in range(4):
+            click = clicker.make_next_click(mask)
+            mask = mask.copy()
+            mask[max(0, click.coords[0] - 4):click.coords[0] + 5, max(0, click.coords[1] - 4):click.coords[1] + 5] = click.is_positive
+        return [(c.is_positive, c.coords) for c in clicker.get_clicks()]
+
+    a, b = run(click_seed_sequence(7, 0, 3)), run(click_seed_sequence(7, 0, 3))
+    assert a == b
+    assert run(click_seed_sequence(7, 1, 3)) != a and run(click_seed_sequence(8, 0, 3)) != a
+    with pytest.raises(ValueError):
+        StochasticClickUser(-1.0, np.random.default_rng(0))
+    with pytest.raises(TypeError):
+        StochasticClickUser(1.0, np.random.RandomState(0))
