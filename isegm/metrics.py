@@ -28,6 +28,7 @@ import numpy as np
 EPS = 1e-8
 
 __all__ = ["iou", "confusion", "dice", "precision", "recall", "pixel_accuracy", "scores_from_confusion",
+           "pseudo_f_measure",
            "boundary_dilation", "mask_boundary", "boundary_iou", "metric_curve", "batch_iou", "noc", "noc_nof", "noc_thresholds", "miou_curve", "miou_at", "pad_ious",
            "time_per_click"]
 
@@ -136,6 +137,35 @@ def pixel_accuracy(gt_mask, pred_mask, ignore_label: int = -1) -> float:
     Args: as :func:`confusion`.
     """
     return scores_from_confusion(*confusion(gt_mask, pred_mask, ignore_label))["accuracy"]
+
+
+def pseudo_f_measure(gt_mask, pred_mask, ignore_label: int = -1) -> float:
+    """Pseudo F-measure pFM (H-DIBCO 2010, Pratikakis et al.; Ntirogiannis et al., IEEE TIP 2013), the
+    document-binarisation score "Fusing Forces" reports: ``2 P Rps / (P + Rps)``.
+
+    P is the precision (:func:`precision`); the pseudo-recall Rps is the share of the ground truth's
+    skeleton that the prediction covers, the skeleton being the object thinned to one-pixel lines
+    (``skimage.morphology.thin``, MATLAB's ``bwmorph(gt, 'thin', Inf)`` of the DIBCO tools). Rps does not
+    punish a prediction that misses the object's rim as long as its "strokes" are found; H-DIBCO 2013 and
+    later weight the pseudo-recall and pseudo-precision by stroke width and distance (the TIP 2013
+    weights), which is not done here. Ignored pixels count in neither P nor the skeleton.
+
+    Args:
+        gt_mask, pred_mask, ignore_label: as :func:`confusion`.
+
+    Returns:
+        float in [0, 1]; NaN when the prediction is empty, the object has no pixel, or P + Rps = 0.
+    """
+    from skimage.morphology import thin
+
+    gt, pred, valid = _valid_masks(gt_mask, pred_mask, ignore_label)
+    skeleton = thin(gt & valid) & valid
+    p = precision(gt_mask, pred_mask, ignore_label)
+    n_skel = int(np.count_nonzero(skeleton))
+    if n_skel == 0 or not np.isfinite(p):
+        return float("nan")
+    rps = np.count_nonzero(skeleton & pred) / n_skel
+    return float("nan") if p + rps == 0 else float(2 * p * rps / (p + rps))
 
 
 def boundary_dilation(shape, dilation_ratio: float = 0.02) -> int:

@@ -112,3 +112,25 @@ def test_metric_curve_keeps_last_values_and_skips_nan():
     curve = M.metric_curve([[0.2, 0.4], [np.nan, 0.8, 1.0]], 3)
     np.testing.assert_allclose(curve, [0.2, 0.6, 0.7])
     assert np.isnan(M.metric_curve([], 2)).all()
+
+
+def test_pseudo_f_measure_rewards_the_skeleton_and_punishes_spill():
+    from isegm.metrics import pseudo_f_measure
+
+    gt = np.zeros((40, 60), int)
+    gt[10:30, 10:50] = 1
+    assert pseudo_f_measure(gt, gt == 1) == 1.0
+    inner = np.zeros((40, 60), bool)
+    inner[13:27, 13:47] = True           # misses the rim but covers the skeleton: pFM stays 1 (IoU does not)
+    assert pseudo_f_measure(gt, inner) == 1.0
+    spill = gt == 1
+    spill[:, :] = True                   # everything: recall 1, precision 800/2400
+    p = 800 / 2400
+    assert pseudo_f_measure(gt, spill) == pytest.approx(2 * p / (p + 1))
+    half = np.zeros((40, 60), bool)
+    half[10:30, 10:30] = True            # half the object: half its skeleton, precision 1
+    assert 0.5 < pseudo_f_measure(gt, half) < 0.8
+    assert np.isnan(pseudo_f_measure(gt, np.zeros((40, 60), bool)))
+    ignored = gt.copy()
+    ignored[:, 30:] = -1                 # the ignored half counts nowhere: half is then perfect
+    assert pseudo_f_measure(ignored, half) == 1.0

@@ -29,7 +29,8 @@ import numpy as np
 from isegm.geometry import STROKE_SPACING, apply_strokes, pack_points
 from isegm.inference.user import next_stroke
 
-__all__ = ["CorrectionSimulator", "degrade_mask", "DEGRADATIONS"]
+__all__ = ["CorrectionSimulator", "degrade_mask", "DEGRADATIONS", "CORRECTION_METRICS", "refine_prediction",
+           "correction_curves", "evaluate_corrections"]
 
 #: the kinds of initial-mask error :func:`degrade_mask` draws from
 DEGRADATIONS = ("boundary", "missing_part", "spurious_blob", "ragged")
@@ -74,7 +75,9 @@ def degrade_mask(gt: np.ndarray, rng: np.random.Generator, kinds=None) -> np.nda
     n = 1 + int(rng.random() < 0.5)
     chosen = [kinds[i] for i in rng.choice(len(kinds), size=min(n, len(kinds)), replace=False)]
     mask = gt.copy()
-    boundary = np.argwhere(gt & ~cv2.erode(gt.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool))
+    # the object's boundary pixels, the image border counting as outside (an object filling the crop has one)
+    inner = cv2.erode(gt.astype(np.uint8), np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    boundary = np.argwhere(gt & ~inner.astype(bool))
     for kind in chosen:
         if kind == "boundary":
             r = max(1, int(round(rng.uniform(0.03, 0.12) * size)))
@@ -155,3 +158,108 @@ class CorrectionSimulator:
         kept = [c.copy(index=i) for i, c in enumerate(kept)]
         points = pack_points([kept], num_pos=self.max_points, num_neg=self.max_points)[0]
         return initial.astype(np.float32)[None], points.astype(np.float32), strokes
+
+
+# ---------------------------------------------------------------------- evaluation: hand vs model
+#: the scores of a correction curve (:mod:`isegm.metrics`)
+CORRECTION_METRICS = ("iou", "dice", "pfm")
+
+
+def _scores(gt, mask) -> dict:
+    from isegm import metrics as M
+
+    return {"iou": M.iou(gt, mask), "dice": M.dice(gt, mask), "pfm": M.pseudo_f_measure(gt, mask)}
+
+
+def refine_prediction(predictor, image, initial, strokes, spacing: float = STROKE_SPACING) -> np.ndarray:
+    """The model's corrected mask Y' for an initial mask and strokes: (H, W) float32 probabilities.
+
+    The predictor is set on ``image`` and given the initial mask as its previous mask and every stroke's clicks
+    (:meth:`isegm.geometry.Stroke.to_clicks` at ``spacing``, in order) in one step, as the refinement recipe
+    trains it (``models/cocomval/hrnet18s_cocomval_refiner.py``).
+    """
+    from isegm.inference.clicker import Clicker
+
+    clicker = Clicker(image_shape=np.asarray(initial).shape)
+    for stroke in strokes:
+        for click in stroke.to_clicks(spacing):
+            clicker.add_click(click)
+    predictor.set_input_image(image)
+    return np.asarray(predictor.get_prediction(clicker, prev_mask=np.asarray(initial, np.float32)), np.float32)
+
+
+def correction_curves(image, gt_mask, initial, predictors: dict, n_corrections: int = 5, thresh: float = 0.49,
+                      spacing: float = STROKE_SPACING, max_width: float = 10.0) -> dict:
+    """Scores of one sample after k = 0..K simulated corrections, strokes applied by hand and by each model.
+
+    "Fusing Forces"' protocol in this framework: every method starts from the same initial mask Y and
+    gets its own corrections (the simulated stroke of :func:`isegm.inference.user.next_stroke` on its current
+    mask, RITM's click rule generalised). ``hand``: the strokes painted into the mask (Y^Δ,
+    :func:`isegm.geometry.apply_strokes`); a model: Y' = :func:`refine_prediction` of Y and all its strokes so
+    far, thresholded at ``thresh``.
+
+    Args:
+        image: (H, W, 3) uint8 RGB; gt_mask: (H, W) int (1 object, -1 ignored); initial: (H, W) bool Y.
+        predictors: ``{name: predictor}`` (predictor interface with a previous-mask input).
+        n_corrections: K >= 1.
+
+    Returns:
+        ``{method: {metric: [value at k = 0, 1, ..., K]}}`` for ``"hand"`` and every predictor (a method with
+        nothing left to correct keeps its last mask), metrics :data:`CORRECTION_METRICS`.
+
+    Raises:
+        ValueError: shapes differ or ``n_corrections`` < 1.
+    """
+    gt_mask = np.asarray(gt_mask)
+    initial = np.asarray(initial, dtype=bool)
+    if initial.shape != gt_mask.shape or np.asarray(image).shape[:2] != gt_mask.shape:
+        raise ValueError(f"image {np.asarray(image).shape}, gt {gt_mask.shape} and initial mask {initial.shape} "
+                         f"sizes differ")
+    if n_corrections < 1:
+        raise ValueError(f"n_corrections must be >= 1, got {n_corrections}")
+    gt, ignore = gt_mask == 1, gt_mask == -1
+    curves = {}
+    for method in ("hand", *predictors):
+        current, strokes = initial, []
+        values = {m: [v] for m, v in _scores(gt_mask, initial).items()}
+        for k in range(n_corrections):
+            stroke = next_stroke(gt, current, ignore_mask=ignore, max_width=max_width, index=k)
+            if stroke is not None:
+                strokes.append(stroke)
+                if method == "hand":
+                    current = apply_strokes(current, [stroke])
+                else:
+                    current = refine_prediction(predictors[method], image, initial, strokes, spacing) > thresh
+            for m, v in _scores(gt_mask, current).items():
+                values[m].append(v)
+        curves[method] = values
+    return curves
+
+
+def evaluate_corrections(dataset, predictors: dict, n_corrections: int = 5, seed: int = 0,
+                         max_samples=None, thresh: float = 0.49, progress: bool = False) -> dict:
+    """:func:`correction_curves` over a dataset, from degraded ground truths as initial masks.
+
+    Sample i starts from :func:`degrade_mask` of its object with ``np.random.default_rng([seed, i])``, the same
+    for every method and every run.
+
+    Returns:
+        ``{"n_samples", "n_corrections", "samples": [{"index", "sample_id", "curves"}],
+        "mean": {method: {metric: [mean at k = 0..K]}}}`` (NaN-aware means).
+    """
+    from tqdm import tqdm
+
+    n = len(dataset) if max_samples is None else min(len(dataset), int(max_samples))
+    samples = []
+    for index in tqdm(range(n), disable=not progress, leave=False):
+        sample = dataset.get_sample(index)
+        gt_mask = np.asarray(sample.gt_mask)
+        if not (gt_mask == 1).any():
+            continue
+        initial = degrade_mask(gt_mask == 1, np.random.default_rng([seed, index]))
+        curves = correction_curves(sample.image, gt_mask, initial, predictors, n_corrections, thresh)
+        samples.append({"index": index, "sample_id": getattr(sample, "sample_id", index), "curves": curves})
+    methods = ("hand", *predictors)
+    mean = {m: {k: np.nanmean([s["curves"][m][k] for s in samples], axis=0).tolist() if samples else []
+                for k in CORRECTION_METRICS} for m in methods}
+    return {"n_samples": len(samples), "n_corrections": n_corrections, "samples": samples, "mean": mean}

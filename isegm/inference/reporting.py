@@ -323,6 +323,25 @@ def save_iou_plot(path: Path, curve: np.ndarray, dataset_name: str, model_name: 
     return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100), make_parents=True)
 
 
+def save_curves_plot(path: Path, curves: dict, xlabel: str, ylabel: str, title: str, x0: int = 0) -> Path:
+    """One line per ``{label: values}`` entry (x = x0, x0 + 1, ...) as PNG (matplotlib Agg, atomic write)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    for label, values in curves.items():
+        ax.plot(np.arange(x0, x0 + len(values)), values, marker="o", linewidth=2, label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100), make_parents=True)
+
+
 def prediction_vis_callback(save_path: Path, prob_thresh: float):
     """Callback for evaluate_sample saving gt | prediction+clicks | probability map per click (JPEG)."""
     import cv2

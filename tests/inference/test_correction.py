@@ -20,6 +20,12 @@ def test_each_degradation_changes_the_mask_near_the_object(kind):
     assert all(0.2 < v < 0.995 for v in ious), (kind, ious)
 
 
+def test_an_object_filling_the_whole_crop_still_degrades():
+    full = np.ones((40, 50), bool)
+    for seed in range(6):
+        assert degrade_mask(full, np.random.default_rng(seed)).shape == (40, 50)
+
+
 def test_degrade_mask_is_a_function_of_the_generator_and_refuses_bad_input():
     gt = _object()
     a = degrade_mask(gt, np.random.default_rng(3))
@@ -51,3 +57,50 @@ def test_simulated_strokes_correct_the_initial_mask_and_fill_the_points_array():
     assert np.array_equal(again[0], first[0]) and np.array_equal(again[1], first[1])
     with pytest.raises(ValueError):
         CorrectionSimulator(max_strokes=0)
+
+
+class _CopyGT:
+    """A "refiner" that returns the ground truth wherever a stroke touched it, else the initial mask."""
+
+    def __init__(self, gt):
+        self.gt = gt
+
+    def set_input_image(self, image):
+        self.shape = image.shape[:2]
+
+    def get_prediction(self, clicker, prev_mask=None):
+        out = np.asarray(prev_mask, np.float32).copy()
+        if clicker.get_clicks():
+            out = self.gt.astype(np.float32)
+        return out
+
+
+def test_correction_curves_hand_vs_model():
+    from isegm.inference.correction import correction_curves
+
+    gt = _object()
+    image = np.zeros(gt.shape + (3,), np.uint8)
+    initial = degrade_mask(gt, np.random.default_rng(1), kinds=["missing_part"])
+    curves = correction_curves(image, gt.astype(np.int32), initial, {"oracle": _CopyGT(gt)}, n_corrections=3)
+    assert set(curves) == {"hand", "oracle"} and set(curves["hand"]) == {"iou", "dice", "pfm"}
+    hand, oracle = curves["hand"]["iou"], curves["oracle"]["iou"]
+    assert len(hand) == 4 and hand[0] == oracle[0] == pytest.approx(iou(gt.astype(int), initial))
+    assert all(b >= a for a, b in zip(hand, hand[1:])) and hand[-1] > hand[0]  # painting corrections helps
+    assert oracle[1:] == [1.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="sizes differ"):
+        correction_curves(image, gt.astype(np.int32), initial[:10], {})
+
+
+def test_evaluate_corrections_script_refuses_bad_models(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    run = [sys.executable, str(repo / "scripts" / "evaluate_corrections.py"), "--cpu", "--out", str(tmp_path)]
+    proc = subprocess.run(run + ["--model", "nonsense"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "expected NAME=CHECKPOINT" in proc.stderr
+    proc = subprocess.run(run + ["--model", f"m={tmp_path / 'absent.pth'}"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and "absent.pth" in proc.stderr
+    assert not (tmp_path / "corrections.json").exists()

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Correction curves ("Fusing Forces", Sterzinger et al., ICPR 2024): strokes applied by hand vs by models.
+
+Every sample starts from a degraded ground truth (isegm.inference.correction.degrade_mask, seeded per
+sample); each method then gets K simulated corrective strokes on its own current mask. Prints, after each
+correction k, the mean IoU, Dice and pFM of the hand-applied strokes (Y^Δ) and of every model's Y', and
+writes the table, a json and one plot per metric under --out.
+
+    python3 scripts/evaluate_corrections.py --model click=weights/hrnet18s_cocomval_itermask.pth \\
+        --model refiner=<run>/checkpoints/last_checkpoint.pth --dataset COCO_MVal --cpu --out corrections
+
+Default data: the COCO_MVal split that training held out (seed 0, 10 %); --dataset Berkeley evaluates the
+test set (evaluation only).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from isegm.errors import UserError, float_range, int_range, run_cli  # noqa: E402
+
+
+def _model_spec(text: str):
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=CHECKPOINT")
+    return name, path
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", type=_model_spec, action="append", default=[], metavar="NAME=CHECKPOINT",
+                   help="a model to refine with (repeatable); the hand-applied strokes are always a row")
+    p.add_argument("--dataset", default="COCO_MVal", help="registry name (COCO_MVal: its held-out split)")
+    p.add_argument("--held-out", type=float_range(0.0, 1.0, lo_open=True, hi_open=True), default=0.1,
+                   help="COCO_MVal: the held-out fraction, split as train.py does (same --split-seed)")
+    p.add_argument("--split-seed", type=int_range(0), default=0)
+    p.add_argument("--seed", type=int_range(0), default=0, help="seed of the initial masks")
+    p.add_argument("--corrections", type=int_range(1), default=5, help="K, corrections per sample")
+    p.add_argument("--max-samples", type=int_range(1), default=None)
+    p.add_argument("--thresh", type=float_range(0.0, 1.0, lo_open=True, hi_open=True), default=0.49)
+    p.add_argument("--cpu", action="store_true")
+    p.add_argument("--out", default="corrections", help="output folder (table, json, plots)")
+    p.add_argument("--config-path", default=str(REPO_ROOT / "config.yml"))
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    args = p.parse_args(argv)
+
+    import torch
+
+    from isegm.config import load_config, parse_overrides
+    from isegm.data.registry import dataset_path, get_dataset
+    from isegm.inference.correction import CORRECTION_METRICS, evaluate_corrections
+    from isegm.inference.predictors import get_predictor
+    from isegm.inference.reporting import save_curves_plot
+    from isegm.inference.utils import find_checkpoint
+    from isegm.io import atomic_write_json, atomic_write_text
+    from isegm.model import load_is_model
+
+    cfg = load_config(args.config_path, parse_overrides(args.overrides))
+    device = torch.device("cpu" if args.cpu or not torch.cuda.is_available() else "cuda")
+    predictors = {}
+    for name, path in args.model:
+        if name == "hand":
+            raise UserError("--model hand=...: 'hand' names the hand-applied strokes; pick another name")
+        model = load_is_model(find_checkpoint(cfg.INTERACTIVE_MODELS_PATH, path), device=device, eval_mode=True)
+        if not getattr(model, "with_prev_mask", False):
+            raise UserError(f"--model {name}={path}: {type(model).__name__} has no previous-mask input; a refiner "
+                            f"takes the initial mask there (use an *_itermask model)")
+        predictors[name] = get_predictor(model, "NoBRS", device, zoom_in_params=None)
+    data = get_dataset(args.dataset, dataset_path(cfg, args.dataset))
+    label = args.dataset
+    if args.dataset == "COCO_MVal":
+        _, data = data.split(args.held_out, seed=args.split_seed)
+        label = f"COCO_MVal held-out ({args.held_out:g}, seed {args.split_seed})"
+    with torch.inference_mode():
+        result = evaluate_corrections(data, predictors, n_corrections=args.corrections, seed=args.seed,
+                                      max_samples=args.max_samples, thresh=args.thresh, progress=True)
+    ks = range(args.corrections + 1)
+    lines = [f"{label}: {result['n_samples']} samples, initial masks seed {args.seed}; mean after k corrections",
+             "", "| method | metric | " + " | ".join(f"k={k}" for k in ks) + " |",
+             "| --- | --- | " + " | ".join("---:" for _ in ks) + " |"]
+    for method, scores in result["mean"].items():
+        for metric in CORRECTION_METRICS:
+            lines.append(f"| {method} | {metric} | " + " | ".join(f"{v:.3f}" for v in scores[metric]) + " |")
+    table = "\n".join(lines)
+    print(table)
+    out = Path(args.out)
+    atomic_write_text(out / "corrections.md", table + "\n", make_parents=True)
+    atomic_write_json(out / "corrections.json", dict(result, dataset=label, seed=args.seed,
+                                                     models=dict(args.model)), make_parents=True)
+    for metric in CORRECTION_METRICS:
+        save_curves_plot(out / f"corrections_{metric}.png",
+                         {m: s[metric] for m, s in result["mean"].items()}, "corrections k", f"mean {metric}",
+                         f"{metric} after k corrections, {label}")
+    print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
