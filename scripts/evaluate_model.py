@@ -95,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, key in DATASET_PATH_FLAGS.items():
         parser.add_argument("--" + flag.replace("_", "-"), type=str, default=None, help=f"Overrides {key}.")
     parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
+    # export backends and inference precision (issue 13)
+    parser.add_argument("--backend", choices=("torch", "onnx", "torchscript"), default="torch",
+                        help="torch: the --checkpoint .pth; onnx (onnxruntime, CPU) / torchscript: a file from "
+                             "scripts/export_model.py given as --checkpoint (NoBRS only).")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                        help="Network precision of the torch backend (bf16: autocast; slow on AVX2-only CPUs).")
     return parser
 
 
@@ -139,7 +145,8 @@ def parse_args(argv=None):
                             max_size=args.max_size, clicks_limit=args.clicks_limit, print_ious=args.print_ious,
                             iou_analysis=args.iou_analysis, save_ious=args.save_ious, vis_preds=args.vis_preds,
                             max_samples=args.max_samples, progress=not args.no_progress, cf_n=args.cf_n,
-                            acf=args.acf, cf_clicks=args.cf_clicks, focus_refine=args.focus_refine)
+                            acf=args.acf, cf_clicks=args.cf_clicks, focus_refine=args.focus_refine,
+                            backend=args.backend, precision=args.precision)
     return args, settings, cfg
 
 

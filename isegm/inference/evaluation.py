@@ -199,9 +199,13 @@ class EvalSettings:
         cf_clicks: CFR only while there are at most this many clicks (CFR-ICL's ``--cf-click``; None = every click).
         focus_refine: focus refinement after each click
             (:class:`~isegm.inference.predictors.focus.FocusRefinePredictor`), applied after CFR.
+        backend: 'torch' (the checkpoint), 'onnx' or 'torchscript' (a file from ``scripts/export_model.py``,
+            see :mod:`isegm.inference.predictors.onnx`); recorded in the json and, when not torch, in the label.
+        precision: 'fp32' or 'bf16' (torch backend only: autocast around the network call).
 
     Raises:
-        UserError: ``cf_n`` < 0, ``cf_clicks`` < 1, or ``acf`` / ``cf_clicks`` without ``cf_n`` >= 1.
+        UserError: ``cf_n`` < 0, ``cf_clicks`` < 1, or ``acf`` / ``cf_clicks`` without ``cf_n`` >= 1; an
+            unknown backend / precision or bf16 with an exported backend.
     """
 
     mode: str = "NoBRS"
@@ -222,9 +226,17 @@ class EvalSettings:
     acf: bool = False
     cf_clicks: Optional[int] = None
     focus_refine: bool = False
+    backend: str = "torch"
+    precision: str = "fp32"
 
     def __post_init__(self):
         from isegm.errors import UserError
+        from isegm.inference.predictors.onnx import BACKENDS, PRECISIONS
+
+        if self.backend not in BACKENDS or self.precision not in PRECISIONS or (
+                self.precision != "fp32" and self.backend != "torch"):
+            raise UserError(f"--backend {self.backend} --precision {self.precision}: expected a backend in "
+                            f"{', '.join(BACKENDS)}, a precision in {', '.join(PRECISIONS)}, bf16 only with torch")
 
         if isinstance(self.cf_n, bool) or not isinstance(self.cf_n, int) or self.cf_n < 0:
             raise UserError(f"--cf-n {self.cf_n!r}: expected an integer >= 0 (extra cascade-forward runs per click)")
@@ -243,6 +255,9 @@ class EvalSettings:
             name = f"{'acf' if self.acf else 'cf'}{self.cf_n}" + (f"c{self.cf_clicks}" if self.cf_clicks else "")
         if self.focus_refine:
             name += "_focus" if name else "focus"
+        for tag in ((self.backend,) if self.backend != "torch" else ()) + (
+                (self.precision,) if self.precision != "fp32" else ()):
+            name += f"_{tag}" if name else tag
         return name
 
     def mode_label(self) -> str:
@@ -291,8 +306,9 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
         logs_path: output folder.
         logs_prefix: file-name prefix (RITM's ``all_checkpoints`` ...), '' for none.
         model_name: title of the table (default: the folder name).
-        load_model: ``load_model(path, device) -> model`` (default :func:`isegm.model.load_is_model`
-            in eval mode).
+        load_model: ``load_model(path, device) -> model`` (default
+            :func:`isegm.inference.predictors.onnx.load_backend_net` with ``settings.backend`` and
+            ``settings.precision``: the ISModel in eval mode for torch fp32).
         echo: called with each printed block (header + row, input notes), e.g. ``print``.
 
     Returns:
@@ -311,10 +327,10 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
     from isegm.metrics import miou_at, miou_curve
 
     if load_model is None:
-        from isegm.model import load_is_model
+        from isegm.inference.predictors.onnx import load_backend_net
 
         def load_model(path, dev):
-            return load_is_model(str(path), device=dev, eval_mode=True)
+            return load_backend_net(path, dev, settings.backend, settings.precision)
 
     checkpoints = [Path(c) for c in checkpoints]
     logs_path = Path(logs_path)
@@ -328,7 +344,8 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
     results = {
         "model_name": model_name, "mode": settings.mode, "variant": settings.variant(),
         "cf_n": settings.cf_n, "acf": settings.acf, "cf_clicks": settings.cf_clicks,
-        "focus_refine": settings.focus_refine, "eval_mode": settings.eval_mode,
+        "focus_refine": settings.focus_refine, "backend": settings.backend, "precision": settings.precision,
+        "eval_mode": settings.eval_mode,
         "n_clicks": settings.n_clicks, "min_n_clicks": settings.min_n_clicks, "target_iou": target_iou,
         "thresh": settings.thresh, "max_size": settings.max_size, "max_samples": settings.max_samples,
         "checkpoints": [str(c) for c in checkpoints], "table_path": str(table_path),
