@@ -42,7 +42,7 @@ def reference_path():
     return shared_path("reference")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_click_model():
     """Factory of a tiny seeded random HRNet click model (width 8, OCR 16, small; exports in about a second).
 
