@@ -190,6 +190,7 @@ def quantize_onnx_int8(fp32_model: bytes, calibration_feeds: Iterable[Mapping], 
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
+    op_types = tuple(op_types) if op_types is not None else None
     feeds = list(calibration_feeds)
     if not feeds:
         raise ExportError("int8 quantisation needs calibration inputs; none were given")
@@ -216,11 +217,11 @@ def quantize_onnx_int8(fp32_model: bytes, calibration_feeds: Iterable[Mapping], 
         proto = onnx.load(str(dst))
     if not any(node.op_type == "QuantizeLinear" for node in proto.graph.node):
         raise ExportError("int8 quantisation refused: onnxruntime.quantization quantised no op of this graph")
-    quantized_ops = sorted({n.op_type for n in proto.graph.node if any(i.endswith("_DequantizeLinear_Output")
-                                                                        for i in n.input)})
     set_onnx_metadata(proto, {"isegm.quantization": "int8-qdq-static",
                               "isegm.calibration_feeds": str(len(feeds)),
-                              "isegm.int8_ops": ",".join(quantized_ops)})
+                              "isegm.int8_ops": ",".join(op_types) if op_types is not None else "all",
+                              "isegm.quantize_nodes": str(sum(n.op_type == "QuantizeLinear"
+                                                              for n in proto.graph.node))})
     return proto.SerializeToString()
 
 

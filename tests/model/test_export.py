@@ -101,12 +101,14 @@ def test_int8_quantisation_gives_a_tagged_qdq_graph_close_to_fp32(tiny_click_mod
     int8 = export.quantize_onnx_int8(fp32, feeds)
     with pytest.raises(ExportError, match="int8 quantisation refused"):  # feeds that do not fit the graph
         export.quantize_onnx_int8(fp32, [{"image": np.zeros((1, 3, 8, 8), np.float32)}])
+    with pytest.raises(ExportError, match="quantised no op"):  # ops the graph does not have / it cannot quantise
+        export.quantize_onnx_int8(fp32, feeds[:1], op_types=("LSTM",))
     import onnx
 
     proto = onnx.load_from_string(int8)
     assert sum(n.op_type == "QuantizeLinear" for n in proto.graph.node) > 10
     meta = {p.key: p.value for p in proto.metadata_props}
-    assert meta["isegm.quantization"] == "int8-qdq-static" and "Conv" in meta["isegm.int8_ops"]
+    assert meta["isegm.quantization"] == "int8-qdq-static" and meta["isegm.int8_ops"] == "Conv,MatMul"
     assert meta[export.FORMAT_KEY] == export.FORMAT_VALUE
     test = feeds[0]
     ref = _session(fp32).run(None, test)[0]
