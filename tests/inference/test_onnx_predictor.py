@@ -244,3 +244,22 @@ def test_shipped_checkpoint_onnx_noc_on_real_grabcut(grabcut_path, tmp_path):
                                                  max_clicks=3)
         assert [c.coords for c in clicks_t] == [c.coords for c in clicks_o]
         assert np.abs(ious_t - ious_o).max() < 1e-3
+
+
+def test_annotation_session_runs_an_onnx_file(tiny_files):
+    """The annotation session's loader takes an exported .onnx; its predictor gives the PyTorch probabilities."""
+    from isegm.annotation import runtime
+    from isegm.annotation.controller import AnnotationController
+
+    model, onnx_path, _ = tiny_files
+    params = runtime.default_predictor_params(limit_longest_size=64)
+    image, _ = _samples()[0]
+    probs = []
+    for net in (runtime.load_net(onnx_path, torch.device("cpu")), model):
+        ctrl = AnnotationController(runtime.build_predictor(net, torch.device("cpu"), params))
+        ctrl.set_image(image, "scene.png")
+        ctrl.add_click(30, 36, True)
+        ctrl.add_click(5, 5, False)
+        probs.append(ctrl.current_prob)
+    assert isinstance(runtime.load_net(onnx_path, torch.device("cpu")), OnnxNet)
+    assert np.abs(probs[0] - probs[1]).max() < 1e-4
