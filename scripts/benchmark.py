@@ -11,7 +11,9 @@ For each architecture it measures, in a fresh subprocess (so peak memory is that
     320 x 480 crops, up to 3 IT-M clicks placed by the clicker rule, the recipe's NFL + aux BCE) on a
     synthetic batch, so the data pipeline is not measured; ``bf16 img/s`` the same
     with ``train.py --amp bf16 --channels-last``;
-  * ``peak RSS``: the subprocess's peak resident memory (GiB).
+  * ``peak RSS``: the subprocess's peak resident memory (GiB);
+  * with ``--exported`` / ``--precisions``: the same SPC with the NoBRS predictor running an exported ONNX
+    (onnxruntime, fp32 or int8) or TorchScript file from ``scripts/export_model.py``, or bf16 autocast.
 
 Weights are seeded random (speed does not depend on them), or ``--checkpoint``'s. The BRS modes are
 the exception: how many L-BFGS evaluations a click takes depends on whether the network already
@@ -231,8 +233,9 @@ def main(argv=None):
               f"{args.spc_clicks} clicks x {args.spc_images} GrabCut images:")
         for r in rows:
             cells = [f"NoBRS {r['spc_s']:.3f}"] if "spc_s" in r else []
-            cells += [f"{m} {r[f'spc_{m}_s']:.3f} [{r.get(f'evals_per_click_{m}', 0):.1f}]" for m in modes
-                      if f"spc_{m}_s" in r]
+            cells += [f"{m} {r[f'spc_{m}_s']:.3f}" + (f" [{r[f'evals_per_click_{m}']:.1f}]"
+                                                       if f"evals_per_click_{m}" in r else "")
+                      for m in modes if f"spc_{m}_s" in r]
             print(f"{r['arch']:<22}" + "; ".join(cells))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
