@@ -120,3 +120,18 @@ def test_int8_quantisation_gives_a_tagged_qdq_graph_close_to_fp32(tiny_click_mod
 def test_int8_needs_calibration_inputs():
     with pytest.raises(ExportError, match="needs calibration inputs"):
         export.quantize_onnx_int8(b"not used", [])
+
+
+def test_dynamo_exporter_gives_the_same_logits(tiny_click_model):
+    """torch.export-based exporter (``--dynamo``): ~50 s even for the tiny model, so opt-in."""
+    import os
+
+    if os.environ.get("ISEGM_SLOW_EXPORT") != "1":
+        pytest.skip("the dynamo exporter takes ~50 s; set ISEGM_SLOW_EXPORT=1 to run this test")
+    model = tiny_click_model()
+    session = _session(export.onnx_bytes(model, dynamo=True))
+    assert session.get_modelmeta().custom_metadata_map["isegm.exporter"] == "dynamo"
+    for k, (h, w, n, b) in enumerate(SIZES):
+        inputs = example_inputs(True, h, w, n, b, seed=k + 1)
+        (out,) = session.run(["instances"], dict(zip(("image", "prev_mask", "points"), (t.numpy() for t in inputs))))
+        assert np.abs(out - _reference(model, inputs)).max() < 1e-4, (h, w, n, b)
