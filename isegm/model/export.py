@@ -112,7 +112,10 @@ def onnx_bytes(model: nn.Module, *, dynamo: bool = False, metadata: Optional[Map
     Raises:
         ExportError: ``model`` is not an ISModel.
     """
-    import onnx
+    try:
+        import onnx
+    except ImportError:
+        raise ExportError("ONNX export needs the onnx package: pip install -e '.[export]'") from None
 
     graph = _graph(model)
     inputs = example_inputs(graph.with_prev_mask, n_clicks=3)

@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+pytest.importorskip("onnx", reason="export tests need onnx (pip install -e '.[export]')")
+pytest.importorskip("onnxruntime", reason="export tests need onnxruntime (pip install -e '.[export]')")
+
 from inference_fakes import FakeDataset, FakeSample, disk_mask, make_image
 from isegm.errors import UserError, run_cli
 from isegm.inference.clicker import Clicker

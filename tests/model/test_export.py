@@ -6,6 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+pytest.importorskip("onnx", reason="export tests need onnx (pip install -e '.[export]')")
+pytest.importorskip("onnxruntime", reason="export tests need onnxruntime (pip install -e '.[export]')")
+
 from isegm.model import export
 from isegm.model.export import ClickModelGraph, ExportError, example_inputs
 

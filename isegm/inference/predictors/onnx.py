@@ -48,7 +48,10 @@ class OnnxNet:
     backend = "onnx"
 
     def __init__(self, path, num_threads: Optional[int] = None):
-        import onnxruntime as ort
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise UserError("the ONNX backend needs onnxruntime: pip install -e '.[export]'") from None
 
         path = Path(path)
         if not path.is_file():
