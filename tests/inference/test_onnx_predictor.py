@@ -114,6 +114,8 @@ def test_foreign_and_wrong_files_are_refused_in_one_line(tmp_path, tiny_files):
     _, onnx_path, _ = tiny_files
     with pytest.raises(UserError, match="runs on the CPU"):
         load_backend_net(onnx_path, "cuda", "onnx")
+    with pytest.raises(UserError, match="run it with --backend onnx"):
+        load_backend_net(onnx_path, "cpu", "torch")
     with pytest.raises(UserError, match="needs --backend torch"):
         load_backend_net(onnx_path, "cpu", "onnx", "bf16")
     with pytest.raises(BRSModelError, match="use NoBRS"):

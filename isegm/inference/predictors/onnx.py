@@ -174,6 +174,9 @@ def load_backend_net(path, device, backend: str = "torch", precision: str = "fp3
     if backend == "torch":
         from isegm.model import load_is_model
 
+        if str(path).lower().endswith(".onnx"):
+            raise UserError(f"{path} is an ONNX file: run it with --backend onnx (the torch backend takes a .pth)")
+
         net = load_is_model(str(path), device=device, eval_mode=True)
         return AutocastNet(net, torch.device(device).type) if precision == "bf16" else net
     if backend == "onnx":
