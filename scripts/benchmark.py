@@ -11,7 +11,9 @@ For each architecture it measures, in a fresh subprocess (so peak memory is that
     320 x 480 crops, up to 3 IT-M clicks placed by the clicker rule, the recipe's NFL + aux BCE) on a
     synthetic batch, so the data pipeline is not measured; ``bf16 img/s`` the same
     with ``train.py --amp bf16 --channels-last``;
-  * ``peak RSS``: the subprocess's peak resident memory (GiB).
+  * ``peak RSS``: the subprocess's peak resident memory (GiB);
+  * with ``--exported`` / ``--precisions``: the same SPC with the NoBRS predictor running an exported ONNX
+    (onnxruntime, fp32 or int8) or TorchScript file from ``scripts/export_model.py``, or bf16 autocast.
 
 Weights are seeded random (speed does not depend on them), or ``--checkpoint``'s. The BRS modes are
 the exception: how many L-BFGS evaluations a click takes depends on whether the network already
@@ -21,6 +23,8 @@ respects the clicks, so measure them with a trained checkpoint (a random network
     python scripts/benchmark.py --archs hrnet18s_itermask --threads 2 --device cpu
     python scripts/benchmark.py --archs hrnet18s_itermask --checkpoint weights/hrnet18s_cocomval_itermask.pth \
         --spc-modes NoBRS,RGB-BRS,DistMap-BRS,f-BRS-B,f-BRS-C --spc-images 2 --spc-clicks 10 --train-steps 0
+    python scripts/benchmark.py --archs hrnet18s_itermask --checkpoint weights/hrnet18s_cocomval_itermask.pth \
+        --exported h18s.onnx,h18s_int8.onnx,h18s.pt --precisions bf16 --train-steps 0   # export / precision SPC
 """
 from __future__ import annotations
 
@@ -52,7 +56,8 @@ def _timeit(fn, repeats: int, sync) -> float:
 
 
 def measure(arch: str, device_name: str, threads: int, repeats: int, spc_images: int, spc_clicks: int,
-            train_steps: int, grabcut: Path | None, spc_modes=("NoBRS",), checkpoint: str | None = None) -> dict:
+            train_steps: int, grabcut: Path | None, spc_modes=("NoBRS",), checkpoint: str | None = None,
+            exported=(), precisions=()) -> dict:
     import numpy as np
     import torch
 
@@ -85,9 +90,16 @@ def measure(arch: str, device_name: str, threads: int, repeats: int, spc_images:
 
     if grabcut is not None and grabcut.is_dir():
         from isegm.data.datasets import get_dataset
+        from isegm.inference.predictors.onnx import AutocastNet, OnnxNet, TorchScriptNet
         dataset = get_dataset("GrabCut", grabcut)
-        for mode in spc_modes:
-            predictor = get_predictor(model, mode, device, **_cvpr_params(arch))
+        # exported files (--exported) and precisions (--precisions) run the NoBRS predictor with another net
+        nets = {mode: model for mode in spc_modes}
+        for file in exported:
+            nets[f"NoBRS[{Path(file).name}]"] = OnnxNet(file) if file.endswith(".onnx") else TorchScriptNet(file)
+        for precision in precisions:
+            nets[f"NoBRS[{precision}]"] = AutocastNet(model, device.type) if precision == "bf16" else model
+        for mode, net in nets.items():
+            predictor = get_predictor(net, mode.split("[")[0], device, **_cvpr_params(arch))
             times, evaluations = [], []
             for i in range(min(spc_images, len(dataset))):
                 sample = dataset.get_sample(i)
@@ -173,6 +185,9 @@ def main(argv=None):
     p.add_argument("--spc-modes", default="NoBRS", help="comma-separated predictor modes for SPC (e.g. NoBRS,f-BRS-B)")
     p.add_argument("--checkpoint", default=None, help="measure this checkpoint instead of random weights (one arch)")
     p.add_argument("--grabcut", default=str(REPO.parent / "shared" / "datasets" / "GrabCut"))
+    p.add_argument("--exported", default="", help="comma-separated .onnx / TorchScript files from "
+                   "scripts/export_model.py: SPC of the NoBRS predictor on each (one arch, CPU)")
+    p.add_argument("--precisions", default="", help="comma-separated precisions (fp32, bf16) for NoBRS SPC")
     p.add_argument("--json", default=None, help="also write the results to this json file")
     p.add_argument("--_child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -180,7 +195,8 @@ def main(argv=None):
     if args._child:
         res = measure(args._child, args.device, args.threads, args.repeats, args.spc_images, args.spc_clicks,
                       args.train_steps, Path(args.grabcut), spc_modes=args.spc_modes.split(","),
-                      checkpoint=args.checkpoint)
+                      checkpoint=args.checkpoint, exported=[f for f in args.exported.split(",") if f],
+                      precisions=[f for f in args.precisions.split(",") if f])
         print("RESULT " + json.dumps(res))
         return
 
@@ -192,7 +208,8 @@ def main(argv=None):
         cmd = [sys.executable, __file__, "--_child", arch, "--device", args.device, "--threads", str(args.threads),
                "--repeats", str(args.repeats), "--spc-images", str(args.spc_images),
                "--spc-clicks", str(args.spc_clicks), "--train-steps", str(args.train_steps), "--grabcut", args.grabcut,
-               "--spc-modes", args.spc_modes] + (["--checkpoint", args.checkpoint] if args.checkpoint else [])
+               "--spc-modes", args.spc_modes, "--exported", args.exported, "--precisions", args.precisions] + (
+                   ["--checkpoint", args.checkpoint] if args.checkpoint else [])
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
         line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
         if proc.returncode != 0 or not line:
@@ -209,13 +226,16 @@ def main(argv=None):
                  else f"{'-':>13}{'-':>12}")
         print(f"{r['arch']:<22}{r['params_M']:>9.2f}{r['fwd400_s']:>11.3f}{spc:>8}{train}{r['peak_rss_gib']:>14.2f}")
     modes = [m for m in args.spc_modes.split(",") if m != "NoBRS"]
+    modes += [f"NoBRS[{Path(f).name}]" for f in args.exported.split(",") if f]
+    modes += [f"NoBRS[{p}]" for p in args.precisions.split(",") if p]
     if modes:
         print(f"\nSPC per predictor mode (s; mean BRS objective evaluations per click in brackets), "
               f"{args.spc_clicks} clicks x {args.spc_images} GrabCut images:")
         for r in rows:
             cells = [f"NoBRS {r['spc_s']:.3f}"] if "spc_s" in r else []
-            cells += [f"{m} {r[f'spc_{m}_s']:.3f} [{r.get(f'evals_per_click_{m}', 0):.1f}]" for m in modes
-                      if f"spc_{m}_s" in r]
+            cells += [f"{m} {r[f'spc_{m}_s']:.3f}" + (f" [{r[f'evals_per_click_{m}']:.1f}]"
+                                                       if f"evals_per_click_{m}" in r else "")
+                      for m in modes if f"spc_{m}_s" in r]
             print(f"{r['arch']:<22}" + "; ".join(cells))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))

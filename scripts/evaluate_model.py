@@ -136,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--vis-triplets", nargs="?", const="", default=None, metavar="DIR",
                         help="One PNG per sample: input | ground truth | prediction at the last click (in DIR, "
                              "default <logs>/triplets/<dataset>).")
+    # export backends and inference precision (issue 13)
+    parser.add_argument("--backend", choices=("torch", "onnx", "torchscript"), default="torch",
+                        help="torch: the --checkpoint .pth; onnx (onnxruntime, CPU) / torchscript: a file from "
+                             "scripts/export_model.py given as --checkpoint (NoBRS only).")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                        help="Network precision of the torch backend (bf16: autocast; slow on AVX2-only CPUs).")
     return parser
 
 
@@ -191,7 +197,8 @@ def parse_args(argv=None):
                             max_samples=args.max_samples, progress=not args.no_progress, cf_n=args.cf_n,
                             acf=args.acf, cf_clicks=args.cf_clicks, focus_refine=args.focus_refine,
                             interaction=args.interaction, first_interaction=args.first_interaction,
-                            stroke_spacing=args.stroke_spacing, **extra)
+                            stroke_spacing=args.stroke_spacing, backend=args.backend, precision=args.precision,
+                            **extra)
     return args, settings, cfg
 
 

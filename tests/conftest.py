@@ -56,3 +56,31 @@ def one_torch_thread():
     yield
     torch.set_num_threads(before)
     torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+
+
+@pytest.fixture(scope="session")
+def tiny_click_model():
+    """Factory of a tiny seeded random HRNet click model (width 8, OCR 16, small; exports in about a second).
+
+    ``tiny_click_model(seed=0, with_prev_mask=True, use_disks=True)``: with the previous mask and disk clicks
+    as the shipped IT-M model, or (``with_prev_mask=False``) RGB-conv fusion; random weights (normal, std ``scale``) and BN statistics.
+    """
+    def build(seed: int = 0, with_prev_mask: bool = True, use_disks: bool = True, scale: float = 0.2):
+        from isegm.model import HRNetModel
+
+        fusion = (dict(use_rgb_conv=False, with_prev_mask=True, use_leaky_relu=True) if with_prev_mask
+                  else dict(use_rgb_conv=True, with_prev_mask=False))
+        model = HRNetModel(width=8, ocr_width=16, small=True, with_aux_output=True,
+                           norm_radius=5 if use_disks else 40, use_disks=use_disks, **fusion)
+        gen = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for name, tensor in model.state_dict().items():
+                if not tensor.is_floating_point():
+                    continue
+                if name.endswith("running_var"):
+                    tensor.copy_(torch.rand(tensor.shape, generator=gen) + 0.5)
+                else:
+                    tensor.copy_(torch.randn(tensor.shape, generator=gen) * scale)
+        return model.eval()
+
+    return build

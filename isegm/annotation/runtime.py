@@ -102,10 +102,12 @@ def runtime_info(device):
 
 
 def load_net(checkpoint, device):
-    """Load a RITM-format checkpoint with :func:`isegm.model.load_is_model` in eval mode."""
-    from isegm.model import load_is_model
+    """Load a RITM-format checkpoint with :func:`isegm.model.load_is_model` in eval mode; an ``.onnx`` file
+    from ``scripts/export_model.py`` runs through onnxruntime on the CPU instead (NoBRS only; see
+    :func:`isegm.inference.predictors.onnx.load_backend_net`)."""
+    from isegm.inference.predictors.onnx import load_backend_net
 
-    return load_is_model(str(checkpoint), device=device, eval_mode=True)
+    return load_backend_net(checkpoint, device, "onnx" if str(checkpoint).lower().endswith(".onnx") else "torch")
 
 
 def build_predictor(net, device, predictor_params):

@@ -462,9 +462,14 @@ class EvalSettings:
         vis_triplets: folder for one input | ground truth | prediction PNG per sample ('' = the
             run's ``triplets/<dataset>`` under the logs folder); None = off.
 
+        backend: 'torch' (the checkpoint), 'onnx' or 'torchscript' (a file from ``scripts/export_model.py``,
+            see :mod:`isegm.inference.predictors.onnx`); recorded in the json and, when not torch, in the label.
+        precision: 'fp32' or 'bf16' (torch backend only: autocast around the network call).
+
     Raises:
         UserError: ``cf_n`` < 0, ``cf_clicks`` < 1, or ``acf`` / ``cf_clicks`` without ``cf_n`` >= 1;
-            an unknown clicker, ``click_sigma`` < 0, ``repeats`` < 1, ``seed`` < 0, a ``resize`` side < 1.
+            an unknown clicker, ``click_sigma`` < 0, ``repeats`` < 1, ``seed`` < 0, a ``resize`` side < 1;
+            an unknown backend / precision or bf16 with an exported backend.
     """
 
     mode: str = "NoBRS"
@@ -496,11 +501,19 @@ class EvalSettings:
     seed: int = 0
     resize: Optional[tuple] = None
     vis_triplets: Optional[str] = None
+    backend: str = "torch"
+    precision: str = "fp32"
 
     def __post_init__(self):
         import math
 
         from isegm.errors import UserError
+        from isegm.inference.predictors.onnx import BACKENDS, PRECISIONS
+
+        if self.backend not in BACKENDS or self.precision not in PRECISIONS or (
+                self.precision != "fp32" and self.backend != "torch"):
+            raise UserError(f"--backend {self.backend} --precision {self.precision}: expected a backend in "
+                            f"{', '.join(BACKENDS)}, a precision in {', '.join(PRECISIONS)}, bf16 only with torch")
 
         if self.interaction not in INTERACTIONS:
             raise UserError(f"--interaction {self.interaction!r}: expected one of {', '.join(INTERACTIONS)}")
@@ -567,6 +580,9 @@ class EvalSettings:
                       ("stroke" if self.interaction == "stroke" else "")):
             if extra:
                 name += f"_{extra}" if name else extra
+        for tag in ((self.backend,) if self.backend != "torch" else ()) + (
+                (self.precision,) if self.precision != "fp32" else ()):
+            name += f"_{tag}" if name else tag
         return name
 
     def mode_label(self) -> str:
@@ -615,8 +631,9 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
         logs_path: output folder.
         logs_prefix: file-name prefix (RITM's ``all_checkpoints`` ...), '' for none.
         model_name: title of the table (default: the folder name).
-        load_model: ``load_model(path, device) -> model`` (default :func:`isegm.model.load_is_model`
-            in eval mode).
+        load_model: ``load_model(path, device) -> model`` (default
+            :func:`isegm.inference.predictors.onnx.load_backend_net` with ``settings.backend`` and
+            ``settings.precision``: the ISModel in eval mode for torch fp32).
         echo: called with each printed block (header + row, input notes), e.g. ``print``.
 
     Returns:
@@ -635,10 +652,10 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
     from isegm.metrics import miou_at, miou_curve
 
     if load_model is None:
-        from isegm.model import load_is_model
+        from isegm.inference.predictors.onnx import load_backend_net
 
         def load_model(path, dev):
-            return load_is_model(str(path), device=dev, eval_mode=True)
+            return load_backend_net(path, dev, settings.backend, settings.precision)
 
     checkpoints = [Path(c) for c in checkpoints]
     logs_path = Path(logs_path)
@@ -654,6 +671,7 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
         "cf_n": settings.cf_n, "acf": settings.acf, "cf_clicks": settings.cf_clicks,
         "focus_refine": settings.focus_refine, "interaction": settings.interaction,
         "first_interaction": settings.first_interaction, "stroke_spacing": settings.stroke_spacing,
+        "backend": settings.backend, "precision": settings.precision,
         "eval_mode": settings.eval_mode,
         "n_clicks": settings.n_clicks, "min_n_clicks": settings.min_n_clicks, "target_iou": target_iou,
         "thresh": settings.thresh, "max_size": settings.max_size, "max_samples": settings.max_samples,

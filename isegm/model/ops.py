@@ -30,6 +30,11 @@ _FAR = 1e6
 _CHUNK_ELEMENTS = 1 << 23
 
 
+def _exporting() -> bool:
+    """True while torch.jit.trace / torch.onnx.export / torch.export record a graph."""
+    return bool(torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling())
+
+
 def class_path(cls: type) -> str:
     """Dotted import path of a class, e.g. ``'torch.nn.modules.batchnorm.BatchNorm2d'``."""
     return f"{cls.__module__}.{cls.__qualname__}"
@@ -170,6 +175,12 @@ class DistMaps(nn.Module):
             dy = dy / radius
             dx = dx / radius
         dy2, dx2 = dy * dy, dx * dx
+        if _exporting():
+            # One graph for any number of clicks (ONNX / TorchScript export): no shape-dependent loop.
+            dist = (dy2 + dx2).masked_fill(invalid, _FAR).amin(dim=2)
+            if self.use_disks:
+                return (dist <= radius ** 2).float()
+            return dist.sqrt().mul(2).tanh()
         # Minimum over clicks in chunks, bounding memory to ~_CHUNK_ELEMENTS floats (exact: min is exact).
         chunk = max(1, _CHUNK_ELEMENTS // max(1, 2 * batchsize * rows * cols))
         dist = None

@@ -1,0 +1,239 @@
+"""Exported click models (ONNX through onnxruntime, TorchScript) behind the NoBRS predictor interface.
+
+:class:`OnnxNet` / :class:`TorchScriptNet` look like an ISModel to
+:class:`~isegm.inference.predictors.base.BasePredictor`: ``net(image, points) -> {'instances': logits}``
+with ``with_prev_mask``. So the predictor's zoom-in, flip averaging, click packing and previous-mask
+handling are the NoBRS predictor's own; only the network call differs (:class:`OnnxPredictor`).
+Files come from :mod:`isegm.model.export` (``scripts/export_model.py``); other files are refused.
+BRS modes need the PyTorch model (gradients), so they refuse these nets (``BRSModelError``).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from isegm.errors import UserError
+from isegm.inference.predictors.base import BasePredictor
+from isegm.inference.transforms import ZoomIn
+from isegm.model.export import FORMAT_KEY, FORMAT_VALUE, OUTPUT_NAME, ExportError
+
+BACKENDS = ("torch", "onnx", "torchscript")
+
+
+def _split(image: torch.Tensor, with_prev_mask: bool):
+    if with_prev_mask:
+        return image[:, :3], image[:, 3:4]
+    return image, torch.zeros_like(image[:, :1])
+
+
+class OnnxNet:
+    """An exported ONNX click model run by onnxruntime on the CPU.
+
+    Args:
+        path: ``.onnx`` file written by :func:`isegm.model.export.onnx_bytes` (fp32 or int8).
+        num_threads: onnxruntime intra-op threads (None = torch's current thread count).
+
+    Call: ``net(image (B, 3|4, H, W) float32 tensor, points (B, 2N, 3) float32 tensor)`` ->
+    ``{'instances': (B, 1, H, W) float32 logits}`` (tensors on the CPU).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ExportError (a UserError): not an ONNX file, or an ONNX file without isegm's format tag.
+    """
+
+    backend = "onnx"
+
+    def __init__(self, path, num_threads: Optional[int] = None):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise UserError("the ONNX backend needs onnxruntime: pip install -e '.[export]'") from None
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"ONNX model not found: {path}")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(num_threads or torch.get_num_threads())
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's errors are its own types
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ExportError(f"{path}: not a loadable ONNX model ({first[:200]})") from None
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        if self.metadata.get(FORMAT_KEY) != FORMAT_VALUE:
+            raise ExportError(f"{path}: an ONNX model without isegm's '{FORMAT_KEY}' tag; export one with "
+                              f"scripts/export_model.py --format onnx")
+        self.path = path
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.with_prev_mask = self.metadata.get("isegm.with_prev_mask") == "true"
+        self.quantization = self.metadata.get("isegm.quantization", "none")
+
+    def __call__(self, image: torch.Tensor, points: torch.Tensor) -> dict:
+        rgb, prev = _split(image, self.with_prev_mask)
+        arrays = {"image": rgb, "prev_mask": prev, "points": points}
+        feeds = {name: np.ascontiguousarray(arrays[name].detach().cpu().float().numpy()) for name in self.input_names}
+        (logits,) = self.session.run([OUTPUT_NAME], feeds)
+        return {"instances": torch.from_numpy(logits)}
+
+
+class TorchScriptNet:
+    """A TorchScript click model from :func:`isegm.model.export.torchscript_bytes` (same call as :class:`OnnxNet`).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ExportError (a UserError): not TorchScript, or TorchScript without isegm's ``isegm.json`` tag.
+    """
+
+    backend = "torchscript"
+
+    def __init__(self, path, device="cpu"):
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"TorchScript model not found: {path}")
+        extra = {"isegm.json": ""}
+        try:
+            self.module = torch.jit.load(str(path), map_location=device, _extra_files=extra).eval()
+        except Exception as exc:  # noqa: BLE001 - torch.jit raises RuntimeError and friends
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ExportError(f"{path}: not a loadable TorchScript model ({first[:200]})") from None
+        try:
+            self.metadata = json.loads(extra["isegm.json"] or "{}")
+        except ValueError:
+            self.metadata = {}
+        if self.metadata.get(FORMAT_KEY) != FORMAT_VALUE:
+            raise ExportError(f"{path}: TorchScript without isegm's '{FORMAT_KEY}' tag; export one with "
+                              f"scripts/export_model.py --format torchscript")
+        self.path = path
+        self.with_prev_mask = self.metadata.get("isegm.with_prev_mask") == "true"
+
+    def __call__(self, image: torch.Tensor, points: torch.Tensor) -> dict:
+        rgb, prev = _split(image, self.with_prev_mask)
+        return {"instances": self.module(rgb, prev, points)}
+
+
+class OnnxPredictor(BasePredictor):
+    """The NoBRS predictor (:class:`BasePredictor`) running an exported ONNX model with onnxruntime.
+
+    Args:
+        path: ``.onnx`` file from ``scripts/export_model.py``; or an :class:`OnnxNet`.
+        with_flip, zoom_in, max_size, net_clicks_limit: as :class:`BasePredictor`.
+
+    Raises:
+        FileNotFoundError / ExportError: see :class:`OnnxNet`.
+    """
+
+    def __init__(self, path, net_clicks_limit: Optional[int] = None, with_flip: bool = False,
+                 zoom_in: Optional[ZoomIn] = None, max_size: Optional[int] = None):
+        net = path if isinstance(path, OnnxNet) else OnnxNet(path)
+        super().__init__(net, "cpu", net_clicks_limit=net_clicks_limit, with_flip=with_flip, zoom_in=zoom_in,
+                         max_size=max_size)
+
+
+PRECISIONS = ("fp32", "bf16")
+
+
+class AutocastNet:
+    """A torch click model run under ``torch.autocast(dtype=bfloat16)``; logits come back as float32.
+
+    Same call and ``with_prev_mask`` as the wrapped ISModel (NoBRS only: the BRS modes need the model's
+    inner methods and refuse this wrapper). On CPUs without native bf16 (AVX2 only) this is slower than
+    fp32, not faster.
+    """
+
+    def __init__(self, net, device_type: str = "cpu"):
+        self.net = net
+        self.device_type = device_type
+        self.with_prev_mask = bool(getattr(net, "with_prev_mask", False))
+
+    def __call__(self, image: torch.Tensor, points: torch.Tensor) -> dict:
+        with torch.autocast(self.device_type, dtype=torch.bfloat16):
+            out = self.net(image, points)
+        return {key: value.float() for key, value in out.items()}
+
+
+def load_backend_net(path, device, backend: str = "torch", precision: str = "fp32"):
+    """The network of a predictor from a file: an ISModel checkpoint (``backend='torch'``, optionally
+    under bf16 autocast), an exported ``.onnx`` (``'onnx'``, CPU only) or TorchScript file (``'torchscript'``).
+
+    Raises:
+        UserError: unknown backend or precision, the ONNX backend on a non-CPU device, bf16 with an
+            exported backend, a file of another kind (e.g. a .pth given to the ONNX backend).
+        FileNotFoundError: no such file.
+    """
+    if backend not in BACKENDS:
+        raise UserError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    if precision not in PRECISIONS:
+        raise UserError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+    if precision != "fp32" and backend != "torch":
+        raise UserError(f"--precision {precision} needs --backend torch (exported models run in their own precision)")
+    if backend == "torch":
+        from isegm.model import load_is_model
+
+        if str(path).lower().endswith(".onnx"):
+            raise UserError(f"{path} is an ONNX file: run it with --backend onnx (the torch backend takes a .pth)")
+
+        net = load_is_model(str(path), device=device, eval_mode=True)
+        return AutocastNet(net, torch.device(device).type) if precision == "bf16" else net
+    if backend == "onnx":
+        if torch.device(device).type != "cpu":
+            raise UserError(f"--backend onnx runs on the CPU (onnxruntime's CPU provider); got device {device}, "
+                            f"pass --cpu")
+        return OnnxNet(path)
+    return TorchScriptNet(path, device)
+
+
+# ---------------------------------------------------------------------- int8 calibration inputs
+class _RecordingNet:
+    """Wraps a torch click model and records the ``(image, prev_mask, points)`` it is called with."""
+
+    def __init__(self, net):
+        self.net = net
+        self.with_prev_mask = bool(getattr(net, "with_prev_mask", False))
+        self.feeds = []
+
+    def __call__(self, image, points):
+        rgb, prev = _split(image, self.with_prev_mask)
+        for b in range(image.shape[0]):  # batch 1 feeds: the flip pair gives two
+            self.feeds.append({"image": rgb[b:b + 1].float().numpy().copy(),
+                               "prev_mask": prev[b:b + 1].float().numpy().copy(),
+                               "points": points[b:b + 1].float().numpy().copy()})
+        return self.net(image, points)
+
+
+def calibration_feeds(net, dataset, n_images: int, n_clicks: int = 3, predictor_params=None) -> list:
+    """Network inputs of the NoC protocol on the first ``n_images`` samples of ``dataset``.
+
+    Runs the simulated user (:func:`isegm.inference.evaluation.evaluate_sample`) with the fp32 torch
+    ``net`` in the NoBRS predictor (``predictor_params``: :func:`get_predictor` keywords, e.g. RITM's
+    cvpr zoom-in and flip) for ``n_clicks`` clicks per image, and returns every input the network got,
+    as ``{'image', 'prev_mask', 'points'}`` float32 arrays of batch 1. Pass a split that no test set
+    overlaps (``scripts/export_model.py`` uses the COCO_MVal part train.py held out).
+
+    Raises:
+        UserError: ``n_images`` < 1 or the dataset has no usable sample.
+    """
+    from isegm.inference.evaluation import evaluate_sample
+    from isegm.inference.predictors import get_predictor
+
+    if n_images < 1:
+        raise UserError(f"--calib-images {n_images}: expected >= 1")
+    recorder = _RecordingNet(net)
+    predictor = get_predictor(recorder, "NoBRS", "cpu", **dict(predictor_params or {}))
+    used = 0
+    for index in range(len(dataset)):
+        if used >= n_images:
+            break
+        sample = dataset.get_sample(index)
+        gt = np.asarray(sample.gt_mask)
+        if not np.any(gt == 1):
+            continue
+        evaluate_sample(sample.image, gt, predictor, max_iou_thr=2.0, max_clicks=n_clicks)
+        used += 1
+    if not recorder.feeds:
+        raise UserError("no calibration sample with an object mask in the calibration split")
+    return recorder.feeds
