@@ -8,7 +8,7 @@ the mask depends on the clicks only:
 2. the box spanned by the positive clicks, grown by ``margin`` x the image's longer side on each side
    (clipped to the image), becomes probable foreground (``GC_PR_FGD``);
 3. a disk of ``radius`` px around each negative click is definite background (``GC_BGD``), then a disk
-   around each positive click definite foreground (``GC_FGD``; a later click overwrites an earlier one);
+   around each positive click definite foreground (``GC_FGD``, drawn over the negative disks);
 4. ``cv2.grabCut(..., GC_INIT_WITH_MASK)`` runs ``iterations`` iterations, after ``cv2.setRNGSeed(seed)``
    (OpenCV seeds its GMM k-means from its global RNG), so the same input gives the same mask.
 
