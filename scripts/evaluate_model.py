@@ -15,6 +15,9 @@ large images first. The work is
 :func:`isegm.inference.evaluation.evaluate`; this script parses flags and the config.
 Modes: NoBRS, RGB-BRS, DistMap-BRS, f-BRS-A, f-BRS-B, f-BRS-C (RITM's; BRS runs L-BFGS after every click
 from the 2nd, so it is several times slower per click than NoBRS, f-BRS least so).
+Families (``--predictor``): ritm / unet (from --checkpoint, checked against the checkpoint's model class;
+default: whatever the checkpoint holds), sam (``--sam-checkpoint PATH --sam-variant vit_b``), grabcut (no
+checkpoint), e.g. ``python scripts/evaluate_model.py --predictor grabcut --datasets GrabCut --cpu``.
 Bad input: ``error: ...`` on one line, exit status 2 (``--debug`` for the traceback); a BRS mode the
 model cannot run (e.g. f-BRS on a model without a feature insertion point) is one such line.
 """
@@ -33,6 +36,7 @@ from isegm.data.registry import REGISTRY, dataset_path, resolve  # noqa: E402
 from isegm.errors import UserError, float_range, int_range, run_cli  # noqa: E402
 from isegm.inference.evaluation import FIRST_INTERACTIONS, INTERACTIONS, STROKE_SPACING  # noqa: E402
 from isegm.inference.predictors import PREDICTOR_MODES, check_brs_mode  # noqa: E402
+from isegm.inference.predictors.families import PREDICTOR_FAMILIES  # noqa: E402
 
 logger = logging.getLogger("isegm.evaluate_model")
 
@@ -47,12 +51,17 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(description="NoC evaluation of an interactive segmentation model (RITM protocol).")
-    parser.add_argument("mode", choices=PREDICTOR_MODES,
+    parser.add_argument("mode", nargs="?", default="NoBRS", choices=PREDICTOR_MODES,
                         help="Predictor mode: NoBRS (plain network), RGB-BRS / DistMap-BRS (input BRS: L-BFGS on "
                              "a bias of the image / click maps, full network per step), f-BRS-A / f-BRS-B / "
                              "f-BRS-C (feature BRS: per-channel scale and bias at an inner layer, only the head "
                              "re-runs; on HRNet A and B are the same). BRS modes optimise from the 2nd click.")
-    ckpt = parser.add_mutually_exclusive_group(required=True)
+    parser.add_argument("--predictor", choices=tuple(PREDICTOR_FAMILIES), default=None,
+                        help="Model family: " + "; ".join(f"{k}: {v}" for k, v in PREDICTOR_FAMILIES.items())
+                             + ". Default: what --checkpoint holds (ritm or unet).")
+    parser.add_argument("--sam-checkpoint", type=str, default="", help="Official SAM checkpoint (--predictor sam).")
+    parser.add_argument("--sam-variant", type=str, default="", help="vit_b, vit_l or vit_h (--predictor sam).")
+    ckpt = parser.add_mutually_exclusive_group()
     ckpt.add_argument("--checkpoint", type=str, default="",
                       help="Checkpoint path, or a name/prefix under INTERACTIVE_MODELS_PATH (MODEL:NAME allowed).")
     ckpt.add_argument("--exp-path", type=str, default="",
@@ -160,6 +169,7 @@ def parse_args(argv=None):
         check_brs_mode(args.mode)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    args.model_spec = _model_spec(args)
     args.dataset_names = [resolve(n).name for n in args.datasets.split(",") if n.strip()]
     if not args.dataset_names:
         raise UserError(f"--datasets {args.datasets!r}: no dataset given")
@@ -202,6 +212,26 @@ def parse_args(argv=None):
     return args, settings, cfg
 
 
+def _model_spec(args):
+    """The SAM / GrabCut :class:`ModelSpec` (None for ritm / unet); refuses flags of the other families."""
+    from isegm.inference.predictors.families import MODEL_FAMILIES, ModelSpec, check_family_options
+
+    family = args.predictor
+    if family is None or family in MODEL_FAMILIES:
+        if args.sam_checkpoint or args.sam_variant:
+            raise UserError("--sam-checkpoint / --sam-variant need --predictor sam")
+        if not (args.checkpoint or args.exp_path):
+            raise UserError("give --checkpoint or --exp-path (or --predictor sam / grabcut)")
+        return None
+    if args.checkpoint or args.exp_path:
+        raise UserError(f"--predictor {family} takes no --checkpoint / --exp-path"
+                        + (" (use --sam-checkpoint)" if family == "sam" else ""))
+    if family == "sam" and not (args.sam_checkpoint and args.sam_variant):
+        raise UserError("--predictor sam needs --sam-checkpoint PATH and --sam-variant vit_b|vit_l|vit_h")
+    check_family_options(family, args.mode, args.cf_n, args.focus_refine, args.clicks_limit, args.max_size)
+    return ModelSpec(family, args.sam_checkpoint, args.sam_variant) if family == "sam" else ModelSpec(family)
+
+
 def _device(args):
     import torch
 
@@ -218,11 +248,25 @@ def main(argv=None) -> int:
     from isegm.inference.evaluation import evaluate
 
     args, settings, cfg = parse_args(argv)
-    results = evaluate(settings, {name: dataset_path(cfg, name) for name in args.dataset_names}, _device(args),
-                       checkpoint=args.checkpoint, exp_path=args.exp_path,
+    device = _device(args)
+    family = {"checkpoint": args.checkpoint, "predictor": None, "load_model": None}
+    if args.model_spec is not None:  # sam / grabcut: built here, handed to the evaluation as it is
+        from dataclasses import replace
+
+        from isegm.inference.predictors.families import get_family_predictor
+
+        settings = replace(settings, mode=args.model_spec.family)
+        family.update(checkpoint=args.model_spec.checkpoint or args.model_spec.family,
+                      predictor=get_family_predictor(args.model_spec, device))
+    elif args.predictor is not None:  # ritm / unet asked for: the checkpoint must hold that family
+        from isegm.inference.predictors.families import load_family_model
+
+        family["load_model"] = lambda path, dev: load_family_model(args.predictor, path, dev)
+    results = evaluate(settings, {name: dataset_path(cfg, name) for name in args.dataset_names}, device,
+                       exp_path=args.exp_path,
                        models_dir=cfg.get("INTERACTIVE_MODELS_PATH"), exps_dir=cfg.get("EXPS_PATH"),
                        logs_root=args.logs_path or None, model_name=args.model_name,
-                       echo=lambda text: print(text, flush=True))
+                       echo=lambda text: print(text, flush=True), **family)
     print(f"results written to {results['results_path']}", flush=True)
     return 0
 

@@ -417,7 +417,8 @@ class EvalSettings:
     Attributes:
         mode: predictor mode: 'NoBRS', 'RGB-BRS', 'DistMap-BRS', 'f-BRS-A', 'f-BRS-B', 'f-BRS-C'
             (see :func:`isegm.inference.predictors.get_predictor`; the BRS modes use ``thresh`` as
-            their early-stop probability, as RITM).
+            their early-stop probability, as RITM); or the family name ('sam', 'grabcut') of a predictor
+            built outside, used for row and file names only.
         eval_mode: 'cvpr' or 'fixed<N>' (see :func:`isegm.inference.utils.get_eval_zoom_in_params`).
         n_clicks: maximum clicks per sample (>= 1).
         min_n_clicks: never stop before this many clicks (>= 0).
@@ -615,7 +616,8 @@ class EvalSettings:
 
 def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSettings, device, logs_path,
                    logs_prefix: str = "", model_name: Optional[str] = None,
-                   load_model: Optional[Callable] = None, echo: Optional[Callable[[str], None]] = None) -> dict:
+                   load_model: Optional[Callable] = None, echo: Optional[Callable[[str], None]] = None,
+                   predictor=None) -> dict:
     """Evaluate checkpoints on datasets with RITM's NoC protocol and write the reports.
 
     Order as RITM: for each dataset, for each checkpoint: load the model, build the predictor, run
@@ -635,6 +637,10 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
             :func:`isegm.inference.predictors.onnx.load_backend_net` with ``settings.backend`` and
             ``settings.precision``: the ISModel in eval mode for torch fp32).
         echo: called with each printed block (header + row, input notes), e.g. ``print``.
+        predictor: a predictor built outside (SAM, GrabCut ..., see
+            :mod:`isegm.inference.predictors.families`), used for every dataset as given (wrapped as
+            ``settings`` asks); ``checkpoints`` then holds only its one label (file names, json) and
+            nothing is loaded.
 
     Returns:
         The results dict written to the json: settings, ``checkpoints``, ``table_path``,
@@ -685,20 +691,23 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
     if stochastic is not None:
         results.update({"click_sigma": stochastic.sigma, "repeats": stochastic.repeats, "seed": stochastic.seed})
     models = {}
-    if single:  # fail on a bad checkpoint before anything is written
+    if single and predictor is None:  # fail on a bad checkpoint before anything is written
         models[checkpoints[0]] = load_model(checkpoints[0], device)
     header_done = False
     for dataset_name, dataset in datasets.items():
         zoom_in_params = get_eval_zoom_in_params(settings.eval_mode, dataset_name)
         for checkpoint_path in checkpoints:
-            model = models[checkpoint_path] if checkpoint_path in models else load_model(checkpoint_path, device)
-            predictor_params = {}
-            if settings.clicks_limit is not None:
-                predictor_params["net_clicks_limit"] = settings.clicks_limit
-            predictor = get_predictor(model, settings.mode, device, zoom_in_params=zoom_in_params,
-                                      max_size=settings.max_size, predictor_params=predictor_params,
-                                      prob_thresh=settings.thresh)
-            predictor = settings.wrap_predictor(predictor)
+            if predictor is not None:
+                run_predictor = predictor
+            else:
+                model = models[checkpoint_path] if checkpoint_path in models else load_model(checkpoint_path, device)
+                predictor_params = {}
+                if settings.clicks_limit is not None:
+                    predictor_params["net_clicks_limit"] = settings.clicks_limit
+                run_predictor = get_predictor(model, settings.mode, device, zoom_in_params=zoom_in_params,
+                                              max_size=settings.max_size, predictor_params=predictor_params,
+                                              prob_thresh=settings.thresh)
+            run_predictor = settings.wrap_predictor(run_predictor)
             callback = (reporting.prediction_vis_callback(logs_path / "predictions_vis" / dataset_name,
                                                           settings.thresh) if settings.vis_preds else None)
             triplets = None
@@ -707,7 +716,7 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
                 folder = folder / dataset_name / ("" if single else checkpoint_path.stem)
                 triplets = reporting.triplet_callback(folder, settings.thresh)
             all_ious, elapsed_time, records = evaluate_dataset(
-                dataset, predictor, progress=settings.progress, max_samples=settings.max_samples,
+                dataset, run_predictor, progress=settings.progress, max_samples=settings.max_samples,
                 pred_thr=settings.thresh, max_iou_thr=target_iou, min_clicks=settings.min_n_clicks,
                 max_clicks=settings.n_clicks, callback=callback, boundary_iou=settings.wants_boundary_iou(),
                 stochastic=stochastic, resize=settings.resize, sample_callback=triplets,
@@ -759,7 +768,8 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
 
 def evaluate(settings: EvalSettings, dataset_paths: Mapping, device, *, checkpoint: str = "", exp_path: str = "",
              models_dir=None, exps_dir=None, logs_root=None, model_name: Optional[str] = None,
-             load_model: Optional[Callable] = None, echo: Optional[Callable[[str], None]] = None) -> dict:
+             load_model: Optional[Callable] = None, echo: Optional[Callable[[str], None]] = None,
+             predictor=None) -> dict:
     """Resolve checkpoints and datasets, then :func:`run_evaluation` (what ``scripts/evaluate_model.py`` runs).
 
     Args:
@@ -775,6 +785,8 @@ def evaluate(settings: EvalSettings, dataset_paths: Mapping, device, *, checkpoi
         logs_root: output root (default ``exps_dir/evaluation_logs``); results go to
             ``logs_root/others/<checkpoint stem>`` or ``logs_root/<experiment>``.
         model_name, load_model, echo: see :func:`run_evaluation`.
+        predictor: a predictor built outside (see :func:`run_evaluation`); ``checkpoint`` is then only its
+            label (not resolved), results go to ``logs_root/others/<label stem>``.
 
     Returns:
         :func:`run_evaluation`'s results dict.
@@ -802,7 +814,10 @@ def evaluate(settings: EvalSettings, dataset_paths: Mapping, device, *, checkpoi
         get_eval_zoom_in_params(settings.eval_mode, name)
 
     logs_prefix = ""
-    if exp_path:
+    if predictor is not None:
+        checkpoints = [Path(checkpoint)]
+        logs_path = logs_root / "others" / checkpoints[0].stem
+    elif exp_path:
         checkpoints, exp_folder, logs_prefix = find_experiment_checkpoints(exps_dir, exp_path)
         logs_path = logs_root / exp_folder.relative_to(Path(exps_dir))
         model_name = model_name or f"{logs_path.relative_to(logs_root)}:{logs_prefix}"
@@ -813,4 +828,4 @@ def evaluate(settings: EvalSettings, dataset_paths: Mapping, device, *, checkpoi
         raise UserError(f"--iou-analysis needs a single checkpoint, got {len(checkpoints)}")
     datasets = {name: get_eval_dataset(name, path) for name, path in specs.items()}
     return run_evaluation(checkpoints, datasets, settings, device, logs_path, logs_prefix=logs_prefix,
-                          model_name=model_name, load_model=load_model, echo=echo)
+                          model_name=model_name, load_model=load_model, echo=echo, predictor=predictor)

@@ -1,0 +1,236 @@
+"""Several predictors (any family: ritm, unet, sam, grabcut) on the same datasets in one run: one markdown
+table and one mIoU-vs-clicks plot with a line per model (what ``scripts/compare_models.py`` runs).
+
+Every model runs RITM's NoC protocol (:func:`isegm.inference.evaluation.evaluate_dataset`) with all
+``n_clicks`` clicks on every sample (no early stop, as RITM's ``--iou-analysis``), so the mIoU curve is defined
+at every click; NoC / NoF are then read from the per-click IoUs exactly as with early stopping (the first
+click reaching the threshold). RITM / U-Net models get the NoBRS predictor with the evaluation's zoom-in
+for each dataset (``eval_mode``), as ``scripts/evaluate_model.py`` builds it.
+
+The table's columns are :data:`COLUMNS`, each computed from one :class:`ModelRun` (the per-sample results);
+a new metric is one more entry there.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, List, Mapping, Optional, Sequence
+
+import numpy as np
+
+from isegm import metrics as M
+from isegm.errors import UserError
+from isegm.inference.predictors.families import MODEL_FAMILIES, ModelSpec, parse_model_spec
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ModelRun", "Column", "COLUMNS", "parse_model_args", "compare_models", "format_markdown_table",
+           "save_miou_plot"]
+
+
+@dataclass
+class ModelRun:
+    """One model on one dataset.
+
+    Attributes:
+        model: the model's name (table row, plot legend).
+        spec: its :class:`~isegm.inference.predictors.families.ModelSpec`.
+        dataset: the dataset's registry name.
+        n_clicks: clicks per sample.
+        all_ious: per evaluated sample the (n_clicks,) float32 IoU after each click.
+        elapsed_time: seconds of the whole dataset loop (data loading included, as RITM's SPC).
+        records: :func:`~isegm.inference.evaluation.evaluate_dataset` records (one per dataset index).
+    """
+
+    model: str
+    spec: ModelSpec
+    dataset: str
+    n_clicks: int
+    all_ious: List[np.ndarray]
+    elapsed_time: float
+    records: List[dict] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: ``header``, ``value(run)`` -> number (or None: '?'), ``fmt`` for the number."""
+
+    header: str
+    value: Callable[[ModelRun], Optional[float]]
+    fmt: str = ".2f"
+
+
+def _noc(thr: float, nof: bool = False):
+    def value(run: ModelRun):
+        if not run.all_ious:
+            return None
+        noc, nof_count = M.noc_nof(run.all_ious, [thr], max_clicks=run.n_clicks)
+        return nof_count[0] if nof else noc[0]
+    return value
+
+
+def _miou(k: int):
+    def value(run: ModelRun):
+        if not run.all_ious or k > run.n_clicks:
+            return None
+        return float(M.miou_curve(run.all_ious, run.n_clicks)[k - 1])
+    return value
+
+
+def _spc(run: ModelRun):
+    return M.time_per_click(run.all_ious, run.elapsed_time)[0] if run.all_ious else None
+
+
+#: The comparison table's metric columns, in order (after Model and Dataset).
+COLUMNS = (
+    Column("NoC@85", _noc(0.85)),
+    Column("NoC@90", _noc(0.90)),
+    Column("NoF@85", _noc(0.85, nof=True), "d"),
+    Column("NoF@90", _noc(0.90, nof=True), "d"),
+    Column("mIoU@1", _miou(1), ".4f"),
+    Column("mIoU@5", _miou(5), ".4f"),
+    Column("SPC,s", _spc, ".3f"),
+    Column("Samples", lambda run: len(run.all_ious), "d"),
+)
+
+
+def parse_model_args(items: Sequence[str]) -> dict:
+    """``['NAME=SPEC', ...]`` -> ``{name: ModelSpec}`` in the given order (specs: see
+    :func:`~isegm.inference.predictors.families.parse_model_spec`).
+
+    Raises:
+        UserError: no model, an item without ``=`` or with an empty name, a repeated name, a bad spec.
+    """
+    models = {}
+    for item in items:
+        name, sep, spec = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise UserError(f"--model {item!r}: expected NAME=SPEC, e.g. hrnet=ritm:weights/model.pth or gc=grabcut")
+        if name in models:
+            raise UserError(f"--model {item!r}: the name {name!r} is given twice")
+        models[name] = parse_model_spec(spec)
+    if not models:
+        raise UserError("no model to compare (give --model NAME=SPEC, repeatable)")
+    return models
+
+
+def compare_models(models: Mapping[str, ModelSpec], datasets: Mapping, device, out_dir, *, n_clicks: int = 20,
+                   eval_mode: str = "cvpr", pred_thr: float = 0.49, max_samples: Optional[int] = None,
+                   progress: bool = True, columns: Sequence[Column] = COLUMNS,
+                   echo: Optional[Callable[[str], None]] = None) -> dict:
+    """Evaluate every model on every dataset; write ``compare.md`` (table), ``compare_miou.png`` (plot) and
+    ``compare_results.json`` (per-sample records) under ``out_dir``, each atomically.
+
+    Args:
+        models: ``{name: ModelSpec}`` (e.g. from :func:`parse_model_args`).
+        datasets: ``{registry name: dataset}`` (built, e.g. with :func:`isegm.data.registry.get_eval_dataset`).
+        device: torch device.
+        out_dir: output folder (created).
+        n_clicks: clicks per sample (>= 1), all of them run.
+        eval_mode: zoom-in of the ritm / unet predictors ('cvpr' or 'fixed<N>').
+        pred_thr: probability threshold of the masks.
+        max_samples: only the first N samples of each dataset.
+        progress: tqdm bars.
+        columns: the table's metric columns (default :data:`COLUMNS`).
+        echo: called with each finished table row (e.g. ``print``).
+
+    Returns:
+        ``{'runs': [ModelRun, ...], 'table_path', 'plot_path', 'results_path', 'table'}``.
+
+    Raises:
+        UserError: bad eval mode, ``n_clicks`` < 1, loader errors (named file), no model or dataset.
+    """
+    from isegm.inference.evaluation import evaluate_dataset
+    from isegm.inference.predictors.families import get_family_predictor, load_family_model
+    from isegm.inference.utils import get_eval_zoom_in_params
+    from isegm.io import atomic_write_json, atomic_write_text, to_plain
+
+    if isinstance(n_clicks, bool) or int(n_clicks) != n_clicks or n_clicks < 1:
+        raise UserError(f"n_clicks {n_clicks!r}: expected an integer >= 1")
+    if not models or not datasets:
+        raise UserError("nothing to compare: give at least one model and one dataset")
+    for name in datasets:
+        get_eval_zoom_in_params(eval_mode, name)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    loaded = {}
+    for name, spec in models.items():  # every checkpoint is checked before anything runs
+        if spec.family in MODEL_FAMILIES:
+            loaded[name] = load_family_model(spec.family, spec.checkpoint, device)
+        else:
+            loaded[name] = get_family_predictor(spec, device)
+    runs = []
+    for dataset_name, dataset in datasets.items():
+        for name, spec in models.items():
+            if spec.family in MODEL_FAMILIES:
+                predictor = get_family_predictor(spec, device, model=loaded[name], prob_thresh=pred_thr,
+                                                 zoom_in_params=get_eval_zoom_in_params(eval_mode, dataset_name))
+            else:
+                predictor = loaded[name]
+            all_ious, elapsed, records = evaluate_dataset(dataset, predictor, progress=progress,
+                                                          max_samples=max_samples, pred_thr=pred_thr,
+                                                          max_iou_thr=1.01, min_clicks=1, max_clicks=n_clicks)
+            run = ModelRun(name, spec, dataset_name, int(n_clicks), all_ious, elapsed, records)
+            runs.append(run)
+            if echo is not None:
+                echo(format_markdown_table([run], columns, header=False))
+
+    table = format_markdown_table(runs, columns)
+    table_path = atomic_write_text(out_dir / "compare.md", table + "\n")
+    plot_path = save_miou_plot(out_dir / "compare_miou.png", runs)
+    results = {
+        "n_clicks": int(n_clicks), "eval_mode": eval_mode, "pred_thr": pred_thr, "max_samples": max_samples,
+        "models": {name: {"family": s.family, "checkpoint": s.checkpoint, "variant": s.variant}
+                   for name, s in models.items()},
+        "runs": [{"model": r.model, "dataset": r.dataset, "elapsed_time": r.elapsed_time,
+                  "metrics": {c.header: c.value(r) for c in columns},
+                  "miou_curve": M.miou_curve(r.all_ious, r.n_clicks).tolist() if r.all_ious else [],
+                  "samples": r.records} for r in runs],
+    }
+    results_path = atomic_write_json(out_dir / "compare_results.json", to_plain(results))
+    return {"runs": runs, "table": table, "table_path": table_path, "plot_path": plot_path,
+            "results_path": results_path}
+
+
+def format_markdown_table(runs: Sequence[ModelRun], columns: Sequence[Column] = COLUMNS, header: bool = True) -> str:
+    """A markdown table, one row per run: Model | Dataset | one cell per column ('?' where undefined)."""
+    def cell(column, run):
+        value = column.value(run)
+        return "?" if value is None else format(value, column.fmt)
+
+    lines = []
+    if header:
+        heads = ["Model", "Dataset"] + [c.header for c in columns]
+        lines += ["| " + " | ".join(heads) + " |", "|" + "|".join("---" for _ in heads) + "|"]
+    for run in runs:
+        lines.append("| " + " | ".join([run.model, run.dataset] + [cell(c, run) for c in columns]) + " |")
+    return "\n".join(lines)
+
+
+def save_miou_plot(path, runs: Sequence[ModelRun]) -> Path:
+    """mIoU vs. clicks, one panel per dataset and one line per model, as PNG (Agg canvas, atomic)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from isegm.io import atomic_write
+
+    dataset_names = list(dict.fromkeys(r.dataset for r in runs))
+    fig = Figure(figsize=(6 * len(dataset_names), 4.5))
+    FigureCanvasAgg(fig)
+    for i, dataset_name in enumerate(dataset_names):
+        ax = fig.add_subplot(1, len(dataset_names), i + 1)
+        for run in runs:
+            if run.dataset != dataset_name or not run.all_ious:
+                continue
+            curve = M.miou_curve(run.all_ious, run.n_clicks)
+            ax.plot(np.arange(1, len(curve) + 1), curve, marker="o", markersize=3, linewidth=2, label=run.model)
+        ax.set_xlabel("Number of clicks")
+        ax.set_ylabel("mIoU")
+        ax.set_title(f"mIoU vs. clicks on {dataset_name}")
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="lower right")
+    fig.tight_layout()
+    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100), make_parents=True)
