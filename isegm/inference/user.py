@@ -116,15 +116,10 @@ def next_stroke(gt_mask, pred_mask, ignore_mask=None, *, max_width: float = 10.0
         raise ValueError(f"max_width must be > 0 px, got {max_width!r}")
     if not simplify_tol >= 0:
         raise ValueError(f"simplify_tol must be >= 0 px, got {simplify_tol!r}")
-    fn_mask, fp_mask = error_masks(gt_mask, pred_mask, ignore_mask)
-    fn_dt = _distance_map(fn_mask, padding, DIST_MASK_PRECISE)
-    fp_dt = _distance_map(fp_mask, padding, DIST_MASK_PRECISE)
-    fn_max, fp_max = fn_dt.max(), fp_dt.max()
-    if fn_max <= 0 and fp_max <= 0:
+    choice = _rule_region(gt_mask, pred_mask, ignore_mask, None, padding)
+    if choice is None:
         return None
-    is_positive = bool(fn_max > fp_max)
-    error, dt = (fn_mask, fn_dt) if is_positive else (fp_mask, fp_dt)
-    y, x = np.unravel_index(int(np.argmax(dt)), dt.shape)
+    is_positive, (y, x), dt, error = choice
     _, labels = cv2.connectedComponents(error.astype(np.uint8), connectivity=8)
     region = labels == labels[y, x]
     path = skeleton_longest_path(region, (int(y), int(x)))

@@ -14,6 +14,18 @@ from isegm.inference.transforms import AddHorizontalFlip, LimitLongestSide, Sigm
 logger = logging.getLogger(__name__)
 
 
+def check_rgb_image(image) -> np.ndarray:
+    """``image`` as an (H, W, 3) uint8 RGB array.
+
+    Raises:
+        ValueError: another shape or dtype (both named).
+    """
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"image must be a (H, W, 3) uint8 RGB array, got shape {image.shape} dtype {image.dtype}")
+    return image
+
+
 def image_to_tensor(image) -> torch.Tensor:
     """(H, W, 3) uint8 RGB numpy -> (1, 3, H, W) float32 in [0, 1] (as torchvision's ToTensor);
     a (3, H, W) or (1, 3, H, W) float tensor in [0, 1] is passed through.

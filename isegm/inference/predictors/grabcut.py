@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from isegm.errors import UserError
+from isegm.inference.predictors.base import check_rgb_image
 
 __all__ = ["GrabCutPredictor"]
 
@@ -68,9 +69,7 @@ class GrabCutPredictor:
         Raises:
             ValueError: another shape or dtype.
         """
-        image = np.asarray(image)
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"image must be a (H, W, 3) uint8 RGB array, got shape {image.shape} dtype {image.dtype}")
+        image = check_rgb_image(image)
         self.image = np.ascontiguousarray(image[..., ::-1])
         self.prev_prediction = None
 

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from isegm.errors import UserError
+from isegm.inference.predictors.base import check_rgb_image
 
 __all__ = ["SAM_VARIANTS", "SamClickPredictor", "detect_sam_variant", "load_sam"]
 
@@ -132,9 +133,7 @@ class SamClickPredictor:
         Raises:
             ValueError: another shape or dtype.
         """
-        image = np.asarray(image)
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"image must be a (H, W, 3) uint8 RGB array, got shape {image.shape} dtype {image.dtype}")
+        image = check_rgb_image(image)
         with torch.inference_mode():
             self.sam_predictor.set_image(np.ascontiguousarray(image), image_format="RGB")
         self.image_size = image.shape[:2]
