@@ -71,7 +71,7 @@ def main(argv=None) -> int:
             from isegm.config import load_config, parse_overrides
             from isegm.data.registry import dataset_path, get_dataset
             from isegm.inference.predictors import cvpr_predictor_params
-            from isegm.inference.predictors.onnx import calibration_feeds
+            from isegm.inference.calibration import calibration_feeds
 
             cfg = load_config(args.config_path, parse_overrides(args.overrides))
             _, held_out = get_dataset(args.calib_dataset, dataset_path(cfg, args.calib_dataset)).split(

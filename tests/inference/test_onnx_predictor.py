@@ -17,8 +17,8 @@ from isegm.errors import UserError, run_cli
 from isegm.inference.clicker import Clicker
 from isegm.inference.evaluation import evaluate_sample
 from isegm.inference.predictors import BasePredictor, BRSModelError, get_predictor
-from isegm.inference.predictors.onnx import (AutocastNet, OnnxNet, OnnxPredictor, TorchScriptNet, calibration_feeds,
-                                             load_backend_net)
+from isegm.inference.calibration import calibration_feeds
+from isegm.inference.predictors.onnx import AutocastNet, OnnxNet, OnnxPredictor, TorchScriptNet, load_backend_net
 from isegm.inference.transforms import ZoomIn
 from isegm.model import export
 
