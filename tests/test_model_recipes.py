@@ -63,3 +63,15 @@ def test_recipes_leave_suem_off_and_the_suem_variant_differs_only_there():
     assert (suem.copy_paste_prob, suem.image_mix_prob) == (0.5, 0.5)   # CFR-ICL's COCO+LVIS values
     differ = [f.name for f in fields(base) if getattr(base, f.name) != getattr(suem, f.name)]
     assert differ == ["copy_paste_prob", "image_mix_prob"]
+
+
+def test_pseudo_object_ablation_scripts_differ_from_their_control_only_in_pseudo_objects():
+    from dataclasses import replace as dc_replace
+
+    control = importlib.import_module("models.cocomval.hrnet18s_cocomval_finetune").RECIPE
+    assert control.pseudo_objects is None and control.lr < importlib.import_module(
+        "models.cocomval.hrnet18s_cocomval_itermask").RECIPE.lr
+    for name, field in (("superpixel", "superpixel_prob"), ("synthetic", "synthetic_prob")):
+        variant = importlib.import_module(f"models.cocomval.hrnet18s_cocomval_finetune_{name}").RECIPE
+        assert variant.pseudo_objects == {field: 0.5}
+        assert dc_replace(variant, pseudo_objects=None) == control

@@ -64,6 +64,9 @@ class ISDataset(Dataset):
             applied to the augmented sample before small objects are dropped; the other samples it
             combines with are drawn, read and augmented with this dataset's (per-item) generator.
             None, or all its probabilities 0, leaves items unchanged.
+        pseudo_objects: optional :class:`~isegm.data.pseudo.PseudoObjects` (superpixel regions or pasted
+            synthetic shapes as the target), applied to the augmented sample before ``suem``; drawn from the
+            item's generator. None, or all its probabilities 0, leaves items unchanged.
         refinement: optional ``refinement(mask, rng) -> (prev_mask (1, H, W) float32, points (2N, 3) float32,
             strokes)`` (e.g. :class:`isegm.inference.correction.CorrectionSimulator`): items then carry
             ``'prev_masks'`` (an initial mask to correct) and its corrective strokes as ``'points'`` in place of
@@ -77,7 +80,7 @@ class ISDataset(Dataset):
     def __init__(self, augmentator=None, points_sampler: MultiPointSampler | None = None,
                  min_object_area: int = 0, keep_background_prob: float = 0.0, with_image_info: bool = False,
                  samples_scores_path: str | Path | None = None, samples_scores_gamma: float = 1.0,
-                 epoch_len: int = -1, seed: SeedLike = None, suem=None, refinement=None):
+                 epoch_len: int = -1, seed: SeedLike = None, suem=None, refinement=None, pseudo_objects=None):
         super().__init__()
         self.augmentator = augmentator
         self.points_sampler = points_sampler if points_sampler is not None else MultiPointSampler(max_num_points=12)
@@ -87,6 +90,7 @@ class ISDataset(Dataset):
         self.epoch_len = int(epoch_len)
         self.suem = suem
         self.refinement = refinement
+        self.pseudo_objects = pseudo_objects
         self.samples_precomputed_scores = self._load_samples_scores(samples_scores_path, samples_scores_gamma)
         self.dataset_samples: list[Any] = []
         self.skipped: list[tuple[str, str]] = []
@@ -211,6 +215,9 @@ class ISDataset(Dataset):
             raise RuntimeError(f"{type(self).__name__}: no usable sample after {_MAX_SAMPLE_ATTEMPTS} attempts "
                                f"(skipped so far: {self.skipped[:5]})")
 
+        pseudo = getattr(self, "pseudo_objects", None)
+        if pseudo is not None and pseudo.active:
+            sample, _ = pseudo(sample, self._draw_other_sample, self.rng)
         if self.suem is not None and self.suem.active:
             sample, _ = self.suem(sample, self._draw_other_sample, self.rng)
         sample.remove_small_objects(self.min_object_area)
@@ -264,7 +271,7 @@ class ISDataset(Dataset):
 
     # ------------------------------------------------------------------ subsets
     _OPTION_NAMES = ("augmentator", "points_sampler", "min_object_area", "keep_background_prob",
-                     "with_image_info", "epoch_len", "suem", "refinement")
+                     "with_image_info", "epoch_len", "suem", "refinement", "pseudo_objects")
 
     def subset(self, indices: Sequence[int], **options: Any) -> ISDataset:
         """A copy of this dataset restricted to ``indices`` (order kept).
@@ -272,7 +279,7 @@ class ISDataset(Dataset):
         Args:
             indices: sample indices into this dataset.
             **options: constructor options to change in the copy (augmentator, points_sampler,
-                min_object_area, keep_background_prob, with_image_info, epoch_len, suem, refinement).
+                min_object_area, keep_background_prob, with_image_info, epoch_len, suem, refinement, pseudo_objects).
 
         Raises:
             IndexError: an index is out of range.  TypeError: unknown option.

@@ -28,7 +28,7 @@ from isegm.utils.exp import ExpPaths
 logger = logging.getLogger(__name__)
 
 __all__ = ["Recipe", "replace", "run_recipe", "build_datasets", "build_augmentator", "build_suem",
-           "build_refinement"]
+           "build_refinement", "build_pseudo_objects"]
 
 
 #: Geometric augmentation presets of :func:`build_augmentator`.
@@ -56,6 +56,10 @@ class Recipe:
     :class:`~isegm.inference.correction.CorrectionSimulator` fields (``{}`` = its defaults; ``max_points``
     defaults to ``num_max_points``), makes every item an initial mask (the previous-mask input) plus
     corrective strokes (the clicks); None, the default, trains click segmentation.
+    Pseudo-objects (:mod:`isegm.data.pseudo`): ``pseudo_objects``, a dict of
+    :class:`~isegm.data.pseudo.PseudoObjects` fields (e.g. ``{"superpixel_prob": 0.5}``), replaces a training
+    item's target by a merged-superpixel region of its crop or a pasted synthetic shape with those
+    probabilities; None, the default, leaves items unchanged. Validation never uses them.
     Schedule (:func:`isegm.engine.optimizer.get_lr_scheduler`, checked when the recipe is made):
     ``lr_schedule`` 'multistep' (x``lr_gamma`` at ``milestones``), 'step' (x``lr_gamma`` every
     ``lr_step_size`` epochs, StepLR), 'cosine' or 'constant'.
@@ -107,6 +111,7 @@ class Recipe:
     stuff_prob: float | None = None
     icl_weights: tuple[float, ...] | None = None
     refinement: dict | None = None
+    pseudo_objects: dict | None = None
 
     def __post_init__(self):
         # SUEM and stuff settings are checked when the recipe is made, so that a bad experiment script
@@ -116,6 +121,7 @@ class Recipe:
                              f"{', '.join(AUGMENT_PRESETS)}")
         build_suem(self)
         build_refinement(self)
+        build_pseudo_objects(self)
         if self.refinement is not None and self.icl_weights:
             raise ValueError("recipe refinement with icl_weights: mask refinement items have no IT-M clicks")
         _stuff_kwargs(self)
@@ -148,6 +154,27 @@ def build_refinement(recipe: Recipe):
     kwargs = dict(recipe.refinement)
     kwargs.setdefault("max_points", recipe.num_max_points)
     return CorrectionSimulator(**kwargs)
+
+
+def build_pseudo_objects(recipe: Recipe):
+    """The recipe's :class:`~isegm.data.pseudo.PseudoObjects`, or None without ``pseudo_objects``.
+
+    Raises:
+        ValueError: ``pseudo_objects`` not a dict, an unknown field or a bad value (names the field).
+    """
+    if recipe.pseudo_objects is None:
+        return None
+    from dataclasses import fields
+
+    from isegm.data.pseudo import PseudoObjects
+
+    if not isinstance(recipe.pseudo_objects, dict):
+        raise ValueError(f"recipe pseudo_objects must be a dict of PseudoObjects fields, got {recipe.pseudo_objects!r}")
+    known = {f.name for f in fields(PseudoObjects)}
+    unknown = sorted(set(recipe.pseudo_objects) - known)
+    if unknown:
+        raise ValueError(f"recipe pseudo_objects: unknown field(s) {unknown}; known: {sorted(known)}")
+    return PseudoObjects(**{k: tuple(v) if isinstance(v, list) else v for k, v in recipe.pseudo_objects.items()})
 
 
 def build_suem(recipe: Recipe):
@@ -231,6 +258,7 @@ def build_datasets(recipe: Recipe, cfg, seed: int = 0):
     if refinement is not None:
         common["refinement"] = refinement
     suem = build_suem(recipe)
+    pseudo = build_pseudo_objects(recipe)
 
     def make(name, split, train):
         kwargs = dict(common, augmentator=build_augmentator(recipe, train))
@@ -239,6 +267,8 @@ def build_datasets(recipe: Recipe, cfg, seed: int = 0):
                           **{**recipe.train_dataset_kwargs, **_stuff_kwargs(recipe)})
             if suem is not None:
                 kwargs["suem"] = suem
+            if pseudo is not None:
+                kwargs["pseudo_objects"] = pseudo
         else:
             kwargs.update(epoch_len=recipe.val_epoch_len)
         if split is not None:
@@ -250,7 +280,7 @@ def build_datasets(recipe: Recipe, cfg, seed: int = 0):
         return trainset, make(recipe.val_dataset, recipe.val_split, train=False)
     # Hold out a seeded fraction of the training set for validation (checkpoint selection only).
     return trainset.split(recipe.val_fraction, seed=seed, augmentator=build_augmentator(recipe, train=False),
-                          keep_background_prob=0.0, epoch_len=recipe.val_epoch_len, suem=None)
+                          keep_background_prob=0.0, epoch_len=recipe.val_epoch_len, suem=None, pseudo_objects=None)
 
 
 def build_losses(recipe: Recipe) -> list[LossSpec]:

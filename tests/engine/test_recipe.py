@@ -89,3 +89,18 @@ def test_stuff_prob_field_is_refused_where_the_dataset_has_no_stuff(tmp_path):
         build_datasets(replace(COCOMVAL_CPU, copy_paste_prob=2.0), {"COCO_MVAL_PATH": str(tmp_path)})
     with pytest.raises(ValueError, match="contradicts train_dataset_kwargs"):
         build_datasets(replace(COCOLVIS_ITERMASK, stuff_prob=0.5), {"LVIS_v1_PATH": str(tmp_path)})
+
+
+def test_pseudo_objects_reach_the_training_set_only(tmp_path):
+    from isegm.data.pseudo import PseudoObjects
+    from isegm.engine.recipe import build_datasets
+
+    _write_mval(tmp_path, n=10)
+    recipe = replace(COCOMVAL_CPU, pseudo_objects={"superpixel_prob": 0.5, "area_range": [0.02, 0.4]}, crop_size=(48, 48))
+    train, val = build_datasets(recipe, {"COCO_MVAL_PATH": str(tmp_path)}, seed=0)
+    assert train.pseudo_objects == PseudoObjects(superpixel_prob=0.5, area_range=(0.02, 0.4))
+    assert val.pseudo_objects is None
+    with pytest.raises(ValueError, match="unknown field"):
+        replace(COCOMVAL_CPU, pseudo_objects={"superpixel": 0.5})
+    with pytest.raises(ValueError, match="synthetic_prob"):
+        replace(COCOMVAL_CPU, pseudo_objects={"synthetic_prob": 2})
