@@ -18,6 +18,9 @@ from the 2nd, so it is several times slower per click than NoBRS, f-BRS least so
 Families (``--predictor``): ritm / unet (from --checkpoint, checked against the checkpoint's model class;
 default: whatever the checkpoint holds), sam (``--sam-checkpoint PATH --sam-variant vit_b``), grabcut (no
 checkpoint), e.g. ``python scripts/evaluate_model.py --predictor grabcut --datasets GrabCut --cpu``.
+Under ``torchrun`` (e.g. ``torchrun --nproc_per_node 2 scripts/evaluate_model.py ...``) the samples are
+sharded over the ranks (GPU ``LOCAL_RANK`` with NCCL, or CPU processes with gloo under ``--cpu``) and rank 0
+prints and writes the one table and json (:mod:`isegm.inference.sharding`).
 Bad input: ``error: ...`` on one line, exit status 2 (``--debug`` for the traceback); a BRS mode the
 model cannot run (e.g. f-BRS on a model without a feature insertion point) is one such line.
 """
@@ -232,6 +235,26 @@ def _model_spec(args):
     return ModelSpec(family, args.sam_checkpoint, args.sam_variant) if family == "sam" else ModelSpec(family)
 
 
+def _init_distributed(args):
+    """Under torchrun (WORLD_SIZE > 1): join the process group (gloo on the CPU, NCCL on GPUs); returns the
+    rank's device, or None when not launched by torchrun."""
+    import os
+
+    import torch
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    on_gpu = not args.cpu and torch.cuda.is_available()
+    if not dist.is_available() or not (on_gpu or dist.is_gloo_available()):
+        raise UserError("torchrun evaluation needs torch.distributed with gloo (CPU) or NCCL (GPU)")
+    if on_gpu:
+        torch.cuda.set_device(local_rank)
+    dist.init_process_group(backend="nccl" if on_gpu else "gloo")
+    return torch.device(f"cuda:{local_rank}") if on_gpu else torch.device("cpu")
+
+
 def _device(args):
     import torch
 
@@ -245,10 +268,21 @@ def _device(args):
 
 def main(argv=None) -> int:
     """Run the evaluation (results: the printed table and the json it names); returns 0."""
-    from isegm.inference.evaluation import evaluate
-
     args, settings, cfg = parse_args(argv)
-    device = _device(args)
+    distributed_device = _init_distributed(args)
+    try:
+        return _run(args, settings, cfg, distributed_device or _device(args))
+    finally:
+        if distributed_device is not None:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _run(args, settings, cfg, device) -> int:
+    from isegm.inference.evaluation import evaluate
+    from isegm.inference.sharding import current_shard
+
     family = {"checkpoint": args.checkpoint, "predictor": None, "load_model": None}
     if args.model_spec is not None:  # sam / grabcut: built here, handed to the evaluation as it is
         from dataclasses import replace
@@ -267,7 +301,8 @@ def main(argv=None) -> int:
                        models_dir=cfg.get("INTERACTIVE_MODELS_PATH"), exps_dir=cfg.get("EXPS_PATH"),
                        logs_root=args.logs_path or None, model_name=args.model_name,
                        echo=lambda text: print(text, flush=True), **family)
-    print(f"results written to {results['results_path']}", flush=True)
+    if current_shard().is_main:
+        print(f"results written to {results['results_path']}", flush=True)
     return 0
 
 

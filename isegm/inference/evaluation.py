@@ -276,8 +276,9 @@ def _stochastic_runs(image, gt_mask, predictor, spec: StochasticSpec, index: int
 
 def evaluate_dataset(dataset, predictor, progress: bool = True, max_samples: Optional[int] = None, *,
                      boundary_iou: bool = False, stochastic: Optional[StochasticSpec] = None,
-                     resize: Optional[tuple] = None, sample_callback: Optional[Callable] = None, **kwargs):
-    """Run :func:`evaluate_sample` on every sample of a dataset.
+                     resize: Optional[tuple] = None, sample_callback: Optional[Callable] = None,
+                     shard=None, **kwargs):
+    """Run :func:`evaluate_sample` on every sample of a dataset (or on one shard's share of them).
 
     Samples whose ground truth has no object pixel are skipped (their IoU is undefined), and so are
     samples the loader cannot read consistently (image and mask sizes differ: ``ValueError``); each
@@ -298,6 +299,9 @@ def evaluate_dataset(dataset, predictor, progress: bool = True, max_samples: Opt
         resize: ``(W, H)``: shrink larger samples to fit first (:func:`resize_to_fit`).
         sample_callback: optional ``sample_callback(image, gt_mask, pred_probs, record)`` after each
             evaluated sample with the last click's probabilities (e.g. triplet images).
+        shard: optional :class:`isegm.inference.sharding.Shard`: evaluate only its indices of the first N
+            (records and IoUs then cover those; :func:`isegm.inference.sharding.merge_shard_results` puts
+            the ranks' parts back together). None: every index.
         **kwargs: :func:`evaluate_sample` arguments (``max_iou_thr`` is required).
 
     Returns:
@@ -320,7 +324,8 @@ def evaluate_dataset(dataset, predictor, progress: bool = True, max_samples: Opt
     pred_thr = kwargs.get("pred_thr", 0.49)
     excluded = 0.0
     start = perf_counter()
-    for index in tqdm(range(n), leave=False, disable=not progress):
+    indices = range(n) if shard is None else shard.indices(n)
+    for index in tqdm(indices, leave=False, disable=not progress):
         try:
             sample = dataset.get_sample(index)
         except ValueError as exc:
@@ -617,7 +622,7 @@ class EvalSettings:
 def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSettings, device, logs_path,
                    logs_prefix: str = "", model_name: Optional[str] = None,
                    load_model: Optional[Callable] = None, echo: Optional[Callable[[str], None]] = None,
-                   predictor=None) -> dict:
+                   predictor=None, shard=None) -> dict:
     """Evaluate checkpoints on datasets with RITM's NoC protocol and write the reports.
 
     Order as RITM: for each dataset, for each checkpoint: load the model, build the predictor, run
@@ -641,6 +646,12 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
             :mod:`isegm.inference.predictors.families`), used for every dataset as given (wrapped as
             ``settings`` asks); ``checkpoints`` then holds only its one label (file names, json) and
             nothing is loaded.
+        shard: :class:`isegm.inference.sharding.Shard` of this process (default: from the initialised
+            ``torch.distributed`` group, e.g. under ``torchrun``; one shard without one). Each rank evaluates
+            its share of every dataset, the per-sample results are gathered into dataset order, and only rank
+            0 echoes and writes; every rank returns the merged results (``metric_files`` only on rank 0). Table and json are the one-process
+            ones but for timing: ``elapsed_time`` (the time column) and SPC are summed over the ranks' loops,
+            ``wall_time`` is the longest rank's loop, ``shards`` the number of ranks.
 
     Returns:
         The results dict written to the json: settings, ``checkpoints``, ``table_path``,
@@ -654,8 +665,12 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
     """
     from isegm.inference import reporting
     from isegm.inference.predictors import get_predictor
+    from isegm.inference.sharding import current_shard, gather_dataset_results
     from isegm.inference.utils import get_eval_zoom_in_params
     from isegm.metrics import miou_at, miou_curve
+
+    shard = current_shard() if shard is None else shard
+    main = shard.is_main
 
     if load_model is None:
         from isegm.inference.predictors.onnx import load_backend_net
@@ -685,7 +700,7 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
         "results_path": str(results_path),
         "metrics_columns": [list(c) for c in settings.metrics], "boundary_iou": settings.wants_boundary_iou(),
         "clicker": settings.clicker, "resize": list(settings.resize) if settings.resize else None,
-        "datasets": {},
+        "shards": shard.world_size, "datasets": {},
     }
     stochastic = settings.stochastic
     if stochastic is not None:
@@ -716,12 +731,15 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
                 folder = folder / dataset_name / ("" if single else checkpoint_path.stem)
                 triplets = reporting.triplet_callback(folder, settings.thresh)
             all_ious, elapsed_time, records = evaluate_dataset(
-                dataset, run_predictor, progress=settings.progress, max_samples=settings.max_samples,
+                dataset, run_predictor, progress=settings.progress and main, max_samples=settings.max_samples,
+                shard=shard,
                 pred_thr=settings.thresh, max_iou_thr=target_iou, min_clicks=settings.min_n_clicks,
                 max_clicks=settings.n_clicks, callback=callback, boundary_iou=settings.wants_boundary_iou(),
                 stochastic=stochastic, resize=settings.resize, sample_callback=triplets,
                 interaction=settings.interaction, first_interaction=settings.first_interaction,
                 stroke_spacing=settings.stroke_spacing)
+            all_ious, elapsed_time, records, wall_time = gather_dataset_results(all_ious, elapsed_time, records,
+                                                                                shard)
 
             stoch_summary = None
             if stochastic is not None:
@@ -739,30 +757,39 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
             text = "" if header_done else reporting.format_table_header(model_name, **columns) + "\n"
             header_done = True
             notes = reporting.input_notes(summary)
+            if shard.world_size > 1:
+                notes = "\n".join(filter(None, [notes, f"  sharded over {shard.world_size} ranks: wall time "
+                                                        f"{wall_time:.1f} s; time and SPC summed over the ranks"]))
             block = text + row + ("\n" + notes if notes else "")
-            if echo is not None:
-                echo(block)
-            reporting.append_text(table_path, block + "\n")
+            if main:
+                if echo is not None:
+                    echo(block)
+                reporting.append_text(table_path, block + "\n")
 
             file_stem = f"{dataset_name}_{run_name}" + ("" if single else f"_{checkpoint_path.stem}")
             entry["checkpoint"] = str(checkpoint_path)
             entry["table_row"] = row
+            entry["wall_time"] = wall_time
             if settings.save_ious:
                 ious_path = logs_path / "ious" / (logs_prefix or "") / f"{file_stem}.npy"
-                reporting.write_ious_npy(ious_path, all_ious, settings.n_clicks)
                 entry["ious_file"] = str(ious_path)
-                entry["metric_files"] = reporting.write_metric_npys(ious_path.with_suffix(""), records,
-                                                                    settings.n_clicks)
+                if main:
+                    reporting.write_ious_npy(ious_path, all_ious, settings.n_clicks)
+                    entry["metric_files"] = reporting.write_metric_npys(ious_path.with_suffix(""), records,
+                                                                        settings.n_clicks)
             if settings.iou_analysis or settings.print_ious:
                 curve = miou_curve(all_ious, settings.n_clicks)
                 entry["miou_curve"] = curve.tolist()
                 if settings.iou_analysis:
                     plot_path = logs_path / "plots" / f"{name_prefix}{file_stem}.png"
-                    reporting.save_iou_plot(plot_path, curve, dataset_name, f"{model_name}_{settings.mode_label()}")
+                    if main:
+                        reporting.save_iou_plot(plot_path, curve, dataset_name,
+                                                f"{model_name}_{settings.mode_label()}")
                     entry["plot_file"] = str(plot_path)
             entry["samples"] = records
             results["datasets"].setdefault(dataset_name, {})[checkpoint_path.stem] = entry
-            reporting.write_results_json(results_path, results)
+            if main:
+                reporting.write_results_json(results_path, results)
     return results
 
 
