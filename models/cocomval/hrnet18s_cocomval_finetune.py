@@ -8,4 +8,4 @@ The pseudo-object variants (``*_finetune_superpixel.py``, ``*_finetune_synthetic
 """
 from models.base import COCOMVAL_CPU, replace
 
-RECIPE = replace(COCOMVAL_CPU, lr=2e-4, epochs=6)
+RECIPE = replace(COCOMVAL_CPU, lr=2e-4, epochs=3)
