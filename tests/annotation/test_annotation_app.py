@@ -210,3 +210,22 @@ def test_label_field_ctrl_a_selects_all_and_quit_asks_only_with_unsaved_objects(
     app.master.destroy = lambda: None
     app.quit_app()  # saved since: no question
     assert len(dialogs) == asked
+
+
+def test_u_toggles_the_uncertainty_and_suggestion_overlay(app_env):
+    from isegm.annotation.render import draw_suggestion_overlay
+
+    root, app, ctrl, _pred, _dialogs, _answers, image_path = app_env
+    app.load_image(image_path)
+    pump(root, app)
+    app.add_click(30, 45, True)
+    pump(root, app)
+    plain = app._composite()
+    app.toggle_suggestion()
+    assert app.suggest_var.get()
+    shown = app._composite()
+    expected, click = draw_suggestion_overlay(plain, app.view.prob)
+    assert click is not None and not np.array_equal(shown, plain)
+    np.testing.assert_array_equal(shown, expected)
+    app.toggle_suggestion()
+    np.testing.assert_array_equal(app._composite(), plain)
