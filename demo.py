@@ -2,7 +2,8 @@
 """Interactive multi-object annotation demo (Tk).
 
     python demo.py [--checkpoint PATH] [--cpu | --gpu N] [--limit-longest-size 800] [--out DIR] [--overwrite]
-                   [--threshold 0.5] [--overlap keep_earlier|later_wins] [--classes a,b,c] [IMAGE]
+                   [--threshold 0.5] [--overlap keep_earlier|later_wins] [--classes a,b,c]
+                   [--refiner-checkpoint PATH] [IMAGE]
 
 Without --checkpoint the shipped model weights/hrnet18s_cocomval_itermask.pth is used. Controls and output
 formats: docs/annotation.md. Bad input: one line ``error: ...`` on stderr, exit status 2.

@@ -18,7 +18,7 @@ from tkinter import filedialog, messagebox, ttk
 from isegm.annotation.controller import load_session
 from isegm.annotation.export import output_paths
 from isegm.io import atomic_write_bytes, atomic_write_text, read_image, read_binary_mask as read_mask
-from isegm.annotation.render import draw_overlay, instance_color
+from isegm.annotation.render import draw_overlay, draw_suggestion_overlay, instance_color
 from interactive_demo.canvas import ImageCanvas
 from interactive_demo.status import status_line
 from interactive_demo.worker import JobWorker
@@ -34,6 +34,8 @@ CONTROLS_HELP = (
     "Right click: negative click\n"
     "Left drag: restrict to a box\n"
     "T: stroke tool (left drag: add,\n   right drag: erase)\n"
+    "U: uncertainty + next-click suggestion\n"
+    "R: refiner on/off (external masks)\n"
     "Wheel: zoom    Middle drag: pan\n"
     "Space: finish object\n"
     "Ctrl+Z: undo    Esc: reset object\n"
@@ -86,6 +88,8 @@ class AnnotationApp(ttk.Frame):
         self.stroke_width = tk.IntVar(value=5)
         self.label_var = tk.StringVar(value=controller.label)
         self.stuff_var = tk.BooleanVar(value=False)
+        self.suggest_var = tk.BooleanVar(value=False)
+        self.refiner_var = tk.BooleanVar(value=bool(getattr(controller, "refiner_enabled", False)))
         self._build_menu()
         self._build_body()
         self._bind_keys()
@@ -108,7 +112,14 @@ class AnnotationApp(ttk.Frame):
         edit_menu.add_command(label="Reset object", accelerator="Esc", command=self.reset_object)
         edit_menu.add_command(label="Clear box", command=lambda: self._submit("box", lambda c: c.set_box(None)))
         edit_menu.add_command(label="Fit view", command=lambda: self.canvas.fit())
+        edit_menu.add_checkbutton(label="Refiner for external masks", accelerator="R", variable=self.refiner_var,
+                                  command=self._refiner_changed,
+                                  state="normal" if self._has_refiner() else "disabled")
         menubar.add_cascade(label="Edit", menu=edit_menu)
+        view_menu = tk.Menu(menubar, tearoff=0)
+        view_menu.add_checkbutton(label="Uncertainty + next-click suggestion", accelerator="U",
+                                  variable=self.suggest_var, command=self._refresh_view)
+        menubar.add_cascade(label="View", menu=view_menu)
         self.master.config(menu=menubar)
 
     def _build_body(self):
@@ -151,6 +162,11 @@ class AnnotationApp(ttk.Frame):
         for text, value in (("Click / box", "click"), ("Stroke", "stroke")):
             ttk.Radiobutton(tool, text=text, value=value, variable=self.tool,
                             command=self._tool_changed).pack(side="left", padx=4)
+        ttk.Checkbutton(panel, text="show uncertainty + suggestion (U)", variable=self.suggest_var,
+                        command=self._refresh_view).pack(fill="x", pady=2)
+        if self._has_refiner():
+            ttk.Checkbutton(panel, text="refiner for external masks (R)", variable=self.refiner_var,
+                            command=self._refiner_changed).pack(fill="x", pady=2)
 
         for text, var, lo, hi, res, cmd in (
                 ("Stroke width (px)", self.stroke_width, 1, 30, 1, lambda _v: self._tool_changed()),
@@ -180,6 +196,8 @@ class AnnotationApp(ttk.Frame):
         root.bind("<Control-m>", lambda e: self.ask_load_mask())
         root.bind("<Control-q>", lambda e: self.quit_app())
         root.bind("t", lambda e: self._key(e, self.toggle_tool))
+        root.bind("u", lambda e: self._key(e, self.toggle_suggestion))
+        root.bind("r", lambda e: self._key(e, self.toggle_refiner))
 
     def _typing(self):
         return self.master.focus_get() is self.label_entry
@@ -231,6 +249,26 @@ class AnnotationApp(ttk.Frame):
     def toggle_tool(self):
         self.tool.set("click" if self.tool.get() == "stroke" else "stroke")
         self._tool_changed()
+
+    def toggle_suggestion(self):
+        """Show / hide the uncertainty map and the suggested next click of the current object."""
+        self.suggest_var.set(not self.suggest_var.get())
+        self._refresh_view()
+
+    def _has_refiner(self):
+        return getattr(self.controller, "refiner", None) is not None
+
+    def toggle_refiner(self):
+        """Switch the refiner on / off (objects started from an external mask); without one, say so."""
+        if not self._has_refiner():
+            self._set_message("no refiner loaded (start demo.py with --refiner-checkpoint PATH)")
+            return
+        self.refiner_var.set(not self.refiner_var.get())
+        self._refiner_changed()
+
+    def _refiner_changed(self):
+        enabled = bool(self.refiner_var.get())
+        self._submit("refiner", lambda c: c.set_refiner_enabled(enabled), busy_text="predicting...")
 
     def set_box(self, box):
         if self._need_image():
@@ -377,6 +415,8 @@ class AnnotationApp(ttk.Frame):
             self.after(POLL_MS, self._poll)
 
     def _handle_result(self, res):
+        if res.name == "refiner" and self._has_refiner():
+            self.refiner_var.set(self.controller.refiner_enabled)  # also after a refused switch
         if not res.ok:
             text = str(res.error) or type(res.error).__name__
             if res.on_error == "dialog":
@@ -405,14 +445,18 @@ class AnnotationApp(ttk.Frame):
                                None: "nothing to undo"}[value], update=False)
             if value == "reopen":
                 self.label_var.set(view.label)
+        elif res.name == "refiner":
+            state = "on" if self.controller.refiner_enabled else "off"
+            self._set_message(f"refiner {state}" + (" (object predicted again)" if value else ""), update=False)
         elif res.name in ("click", "stroke", "box", "load_mask"):
             self._set_message("", update=False)
 
     def _composite(self):
         view = self.view
         next_color = instance_color(view.next_id)
-        return draw_overlay(view.image, view.instances, alpha=float(self.alpha.get()), outline=1,
-                            highlight=view.current_mask, highlight_color=next_color)
+        rendered = draw_overlay(view.image, view.instances, alpha=float(self.alpha.get()), outline=1,
+                                highlight=view.current_mask, highlight_color=next_color)
+        return draw_suggestion_overlay(rendered, view.prob, enabled=self.suggest_var.get())[0]
 
     def _refresh_view(self):
         if self.view is None:
@@ -455,6 +499,9 @@ class AnnotationApp(ttk.Frame):
             parts.append(f"last prediction: {t * 1000:.0f} ms" if t is not None else "last prediction: -")
         if self.model_info.get("checkpoint"):
             parts.append(f"model: {self.model_info['checkpoint']} on {self.model_info.get('device', '?')}")
+        if self._has_refiner():
+            parts.append("refiner: " + ("refining" if self.controller.refining
+                                        else "on" if self.controller.refiner_enabled else "off"))
         parts.append(busy_text or ("busy" if self.worker.busy else "ready"))
         message = " ".join(p for p in (self.controller.autosave_error, self.message) if p)
         width = max(self.status_label.winfo_width(), 400)

@@ -10,7 +10,8 @@ writes the table, a json and one plot per metric under --out.
         --model refiner=<run>/checkpoints/last_checkpoint.pth --dataset COCO_MVal --cpu --out corrections
 
 Default data: the COCO_MVal split that training held out (seed 0, 10 %); --dataset Berkeley evaluates the
-test set (evaluation only).
+test set (evaluation only). --patch-size H W runs every model in overlapping H x W patches
+(isegm.inference.predictors.patches.PatchPredictor, --patch-overlap px shared) on images larger than that.
 """
 from __future__ import annotations
 
@@ -44,11 +45,21 @@ def main(argv=None):
     p.add_argument("--corrections", type=int_range(1), default=5, help="K, corrections per sample")
     p.add_argument("--max-samples", type=int_range(1), default=None)
     p.add_argument("--thresh", type=float_range(0.0, 1.0, lo_open=True, hi_open=True), default=0.49)
+    p.add_argument("--patch-size", type=int_range(1), nargs=2, default=None, metavar=("H", "W"),
+                   help="predict images larger than H x W px in overlapping patches (default: whole image)")
+    p.add_argument("--patch-overlap", type=int_range(0), default=None,
+                   help="px neighbouring patches share (with --patch-size; default 32, less than H and W)")
     p.add_argument("--cpu", action="store_true")
     p.add_argument("--out", default="corrections", help="output folder (table, json, plots)")
     p.add_argument("--config-path", default=str(REPO_ROOT / "config.yml"))
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = p.parse_args(argv)
+    if args.patch_size is None and args.patch_overlap is not None:
+        raise UserError(f"--patch-overlap {args.patch_overlap} needs --patch-size H W")
+    overlap = 32 if args.patch_overlap is None else args.patch_overlap
+    if args.patch_size is not None and overlap >= min(args.patch_size):
+        raise UserError(f"--patch-overlap {overlap} must be smaller than the patch size "
+                        f"{args.patch_size[0]} x {args.patch_size[1]}")
 
     import torch
 
@@ -56,6 +67,7 @@ def main(argv=None):
     from isegm.data.registry import dataset_path, get_dataset
     from isegm.inference.correction import CORRECTION_METRICS, evaluate_corrections
     from isegm.inference.predictors import get_predictor
+    from isegm.inference.predictors.patches import PatchPredictor
     from isegm.inference.reporting import save_curves_plot
     from isegm.inference.utils import find_checkpoint
     from isegm.io import atomic_write_json, atomic_write_text
@@ -71,7 +83,10 @@ def main(argv=None):
         if not getattr(model, "with_prev_mask", False):
             raise UserError(f"--model {name}={path}: {type(model).__name__} has no previous-mask input; a refiner "
                             f"takes the initial mask there (use an *_itermask model)")
-        predictors[name] = get_predictor(model, "NoBRS", device, zoom_in_params=None)
+        predictor = get_predictor(model, "NoBRS", device, zoom_in_params=None)
+        if args.patch_size is not None:
+            predictor = PatchPredictor(predictor, tuple(args.patch_size), overlap=overlap)
+        predictors[name] = predictor
     data = get_dataset(args.dataset, dataset_path(cfg, args.dataset))
     label = args.dataset
     if args.dataset == "COCO_MVal":
@@ -92,7 +107,10 @@ def main(argv=None):
     out = Path(args.out)
     atomic_write_text(out / "corrections.md", table + "\n", make_parents=True)
     atomic_write_json(out / "corrections.json", dict(result, dataset=label, seed=args.seed,
-                                                     models=dict(args.model)), make_parents=True)
+                                                     models=dict(args.model),
+                                                     patch_size=args.patch_size,
+                                                     patch_overlap=overlap if args.patch_size else None),
+                       make_parents=True)
     for metric in CORRECTION_METRICS:
         save_curves_plot(out / f"corrections_{metric}.png",
                          {m: s[metric] for m, s in result["mean"].items()}, "corrections k", f"mean {metric}",

@@ -53,6 +53,9 @@ def demo_parser():
                    help="overlap rule: keep_earlier (later objects only claim unclaimed pixels) or later_wins")
     p.add_argument("--classes", default=None,
                    help="comma-separated class labels with fixed category ids 1..K in this order")
+    p.add_argument("--refiner-checkpoint", default=None, metavar="PATH",
+                   help="a second model, the refiner (e.g. weights/hrnet18s_cocomval_refiner.pth): objects started "
+                        "from an external mask are corrected by it while the GUI's refiner switch (R) is on")
     return p
 
 
@@ -122,19 +125,26 @@ def _read_image(path, flag="image"):
         raise UserError(f"{flag} {path}: {exc}") from None
 
 
-def check_checkpoint(path_text):
-    """The checkpoint file of ``--checkpoint`` (default :data:`isegm.annotation.runtime.DEFAULT_CHECKPOINT`).
+def check_checkpoint(path_text, flag="--checkpoint"):
+    """The checkpoint file of ``--checkpoint`` (default :data:`isegm.annotation.runtime.DEFAULT_CHECKPOINT`) or of
+    another checkpoint ``flag`` (which has no default: ``path_text`` is given).
 
     Raises:
         FileNotFoundError: no such file (named, with the flag); UserError: an empty file.
     """
-    path = runtime.resolve_checkpoint(path_text)  # FileNotFoundError naming the path and --checkpoint
+    if flag == "--checkpoint":
+        path = runtime.resolve_checkpoint(path_text)  # FileNotFoundError naming the path and --checkpoint
+    else:
+        try:
+            path = runtime.resolve_checkpoint(path_text)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{flag} {path_text}: no such checkpoint file") from None
     if path.stat().st_size == 0:
-        raise UserError(f"--checkpoint {path} is empty, expected a RITM-format .pth file")
+        raise UserError(f"{flag} {path} is empty, expected a RITM-format .pth file")
     return path
 
 
-def load_predictor(checkpoint, device, params):
+def load_predictor(checkpoint, device, params, flag="--checkpoint"):
     """Load the network of a RITM-format checkpoint and build one predictor for it, as the demo, the replay
     script and the web view do (:func:`isegm.annotation.runtime.load_net`, then
     :func:`isegm.annotation.runtime.build_predictor`).
@@ -154,12 +164,12 @@ def load_predictor(checkpoint, device, params):
         net = runtime.load_net(checkpoint, device)
     except Exception as exc:  # noqa: BLE001 - see above
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise UserError(f"cannot load model from --checkpoint {checkpoint}: not a readable RITM-format "
+        raise UserError(f"cannot load model from {flag} {checkpoint}: not a readable RITM-format "
                         f"checkpoint ({type(exc).__name__}{': ' + text[:160] if text else ''})") from None
     try:
         return net, runtime.build_predictor(net, device, params)
     except (ValueError, NotImplementedError, TypeError) as exc:
-        raise UserError(f"cannot build a predictor for --checkpoint {checkpoint}: {exc}") from None
+        raise UserError(f"cannot build a predictor for {flag} {checkpoint}: {exc}") from None
 
 
 def device_of(args):
@@ -229,6 +239,9 @@ def prepare_demo(argv=None, load_model=True) -> DemoSetup:
         _read_image(image_path)
         check_outputs_free(out_dir, image_path.stem, args.overwrite)
     checkpoint = check_checkpoint(args.checkpoint)
+    refiner_checkpoint = None
+    if args.refiner_checkpoint is not None:
+        refiner_checkpoint = check_checkpoint(args.refiner_checkpoint, "--refiner-checkpoint")
     device = device_of(args)
     params = runtime.default_predictor_params(args.limit_longest_size)
     setup = DemoSetup(controller=None, out_dir=out_dir, image_path=image_path, overwrite=args.overwrite)
@@ -236,11 +249,21 @@ def prepare_demo(argv=None, load_model=True) -> DemoSetup:
         return setup
     runtime.make_deterministic()
     net, predictor = load_predictor(checkpoint, device, params)
+    settings = runtime.session_settings(checkpoint, device, params)
+    refiner = None
+    if refiner_checkpoint is not None:
+        refiner_net, refiner = load_predictor(refiner_checkpoint, device, params, "--refiner-checkpoint")
+        if not getattr(refiner_net, "with_prev_mask", False):
+            raise UserError(f"--refiner-checkpoint {refiner_checkpoint}: {type(refiner_net).__name__} has no "
+                            f"previous-mask input; a refiner takes the external mask there (use an *_itermask or "
+                            f"refiner model)")
+        settings["refiner"] = runtime.session_settings(refiner_checkpoint, device, params)["checkpoint"]
     setup.controller = AnnotationSession(predictor, threshold=args.threshold, overlap_rule=args.overlap,
-                                         settings=runtime.session_settings(checkpoint, device, params),
-                                         class_names=classes)
+                                         settings=settings, class_names=classes, refiner=refiner)
     setup.model_info = {"checkpoint": checkpoint.name, "device": str(device),
                         "with_prev_mask": bool(getattr(net, "with_prev_mask", False))}
+    if refiner_checkpoint is not None:
+        setup.model_info["refiner"] = refiner_checkpoint.name
     return setup
 
 

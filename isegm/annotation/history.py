@@ -114,6 +114,14 @@ class History:
         """Forget every step."""
         self._steps.clear()
 
+    def steps(self) -> List[UndoStep]:
+        """The recorded steps, oldest first (a copy of the list)."""
+        return list(self._steps)
+
+    def truncate(self, n: int) -> None:
+        """Keep the ``n`` oldest steps, forget the newer ones."""
+        del self._steps[max(0, int(n)):]
+
     def actions(self) -> List[str]:
         """The recorded action names, oldest first."""
         return [s.action for s in self._steps]

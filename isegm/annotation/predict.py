@@ -16,6 +16,12 @@ The predictor is predictor-like (RITM lineage, see ``isegm.inference.predictors`
 ``set_input_image((h, w, 3) uint8 RGB)`` (also resets its per-object state),
 ``get_prediction(clicker, prev_mask=None)`` -> (h, w) float32 probabilities in [0, 1], and optionally
 ``get_states()`` / ``set_states(states)`` for undo. Coordinates are (y, x) pixels of the full image.
+
+An optional second predictor, the *refiner* ("Fusing Forces", Sterzinger et al., ICPR 2024: a click model
+trained to correct an initial mask from strokes, ``models/cocomval/hrnet18s_cocomval_refiner.py``), answers
+instead of the click model while :attr:`ObjectPredictor.use_refiner` is on and the current object has an
+external start mask; every other object goes to the click model. Each of the two predictors keeps the crop
+it was last set on, so an undo that crosses the external mask puts the right one back.
 """
 import contextlib
 import dataclasses
@@ -102,24 +108,54 @@ class ObjectPredictor:
             :meth:`replay` also writes ``cur``).
         clicker_factory, click_factory: ``Clicker`` / ``Click`` classes (default: ``isegm.inference.clicker``).
         box_margin: context around a restricting box, as a fraction of its longer side.
+        refiner: optional predictor-like refiner (see the module docstring); :attr:`use_refiner` starts on when
+            one is given.
 
     Attributes:
-        crop: (y0, x0, y1, x1) end-exclusive crop of the image the predictor holds now.
+        click_model: the click model (the ``predictor`` argument); refiner: the refiner or None.
+        use_refiner: route objects with an external mask to the refiner (ignored without one).
         last_prediction_time: seconds the last ``get_prediction`` took, or None.
     """
 
-    def __init__(self, predictor, state, clicker_factory=None, click_factory=None, box_margin=0.2):
+    def __init__(self, predictor, state, clicker_factory=None, click_factory=None, box_margin=0.2, refiner=None):
         if clicker_factory is None or click_factory is None:
             default_clicker, default_click = _default_clicker_classes()
             clicker_factory = clicker_factory or default_clicker
             click_factory = click_factory or default_click
-        self.predictor = predictor
+        self.click_model = predictor
+        self.refiner = refiner
+        self.use_refiner = refiner is not None
         self.state = state
         self.box_margin = float(box_margin)
-        self.crop = None
+        self._crops = {}  # "click" / "refiner" -> the crop that predictor holds
         self.last_prediction_time = None
         self._clicker_factory = clicker_factory
         self._click_factory = click_factory
+
+    @property
+    def refining(self) -> bool:
+        """True when the current object goes to the refiner (one is loaded, it is on, the object has an external
+        mask)."""
+        return self.use_refiner and self.refiner is not None and self.state.cur.init_mask is not None
+
+    @property
+    def predictor(self):
+        """The predictor of the current object: the refiner when :attr:`refining`, else the click model."""
+        return self.refiner if self.refining else self.click_model
+
+    @predictor.setter
+    def predictor(self, value):
+        self.click_model = value
+        self._crops.pop("click", None)
+
+    @property
+    def crop(self):
+        """(y0, x0, y1, x1) end-exclusive crop of the image the current object's predictor holds, or None."""
+        return self._crops.get("refiner" if self.refining else "click")
+
+    def forget_inputs(self) -> None:
+        """Forget which crops the predictors hold (a new image: each is set again before it predicts)."""
+        self._crops.clear()
 
     def crop_for(self, box: Optional[Box]) -> Tuple[int, int, int, int]:
         """(y0, x0, y1, x1) end exclusive: the whole image, or ``box`` grown by ``box_margin`` of its longer side
@@ -132,7 +168,7 @@ class ObjectPredictor:
     def _set_input(self, crop) -> None:
         y0, x0, y1, x1 = crop
         self.predictor.set_input_image(np.ascontiguousarray(self.state.image[y0:y1, x0:x1]))
-        self.crop = crop
+        self._crops["refiner" if self.refining else "click"] = crop
 
     def reset(self, box: Optional[Box] = None) -> None:
         """Reset the predictor on the crop for ``box`` (forgets its previous prediction)."""

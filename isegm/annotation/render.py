@@ -119,3 +119,61 @@ def draw_overlay(image, instances, alpha=0.5, outline=2, draw_ids=True, highligh
             contours, _ = cv2.findContours(highlight.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
             cv2.drawContours(out, contours, -1, tuple(int(c) for c in hcol), outline)
     return out
+
+
+#: colour of the uncertainty blend (RGB, orange) and of the suggestion marker by sign (green +, red -)
+UNCERTAINTY_COLOR = (255, 140, 0)
+SUGGESTION_COLORS = {True: (0, 255, 0), False: (255, 0, 0)}
+
+
+def draw_suggestion_overlay(rendered, probs, enabled=True, thresh=0.49, alpha=0.6, min_uncertainty=0.5,
+                            marker_radius=6, exclude=None):
+    """The next-click suggestion drawn over a rendered view (issue 9; :mod:`isegm.inference.suggest`).
+
+    Each pixel of the uncertain zone (u >= ``min_uncertainty``, u the
+    :func:`~isegm.inference.suggest.uncertainty_map` of ``probs``: 1 at the threshold, 0 where the model is
+    sure) is blended towards :data:`UNCERTAINTY_COLOR` with weight ``alpha * u``; other pixels are left as
+    they are. A marker is drawn at :func:`~isegm.inference.suggest.suggest_click`'s pixel: a filled dot of
+    radius 2 and a ring of ``marker_radius`` px in its sign's colour (:data:`SUGGESTION_COLORS`: green where
+    a positive click is suggested, red for a negative one), with a black outline ring.
+
+    Args:
+        rendered: (H, W, 3) uint8 RGB, the normal view (e.g. :func:`draw_overlay`'s output).
+        probs: (H, W) float probabilities of the current object, or None (nothing to suggest).
+        enabled: False returns ``rendered`` itself, unchanged (the overlay's off switch).
+        thresh, min_uncertainty, exclude: of :func:`~isegm.inference.suggest.suggest_click`.
+        alpha: in [0, 1], weight of the uncertainty colour where u = 1.
+        marker_radius: ring radius in px (>= 3).
+
+    Returns:
+        ``(image, click)``: (H, W, 3) uint8 RGB (a new array when drawn) and the suggested
+        :class:`~isegm.geometry.Click` ((y, x) pixels), or None (off, no probabilities, nothing uncertain).
+
+    Raises:
+        ValueError: ``rendered`` not (H, W, 3), ``probs`` of another size, ``marker_radius`` < 3, or the
+            values :func:`~isegm.inference.suggest.suggest_click` refuses.
+    """
+    rendered = np.asarray(rendered)
+    if rendered.ndim != 3 or rendered.shape[2] != 3:
+        raise ValueError(f"rendered view must be (H, W, 3) RGB, got shape {rendered.shape}")
+    if not enabled or probs is None:
+        return rendered, None
+    probs = np.asarray(probs)
+    if probs.shape != rendered.shape[:2]:
+        raise ValueError(f"probabilities {probs.shape} and rendered view {rendered.shape[:2]} differ in size")
+    if int(marker_radius) < 3:
+        raise ValueError(f"marker_radius must be >= 3 px, got {marker_radius!r}")
+    from isegm.inference.suggest import suggest_click, uncertainty_map
+
+    u = uncertainty_map(probs, thresh)
+    weight = (float(np.clip(alpha, 0.0, 1.0)) * np.where(u >= min_uncertainty, u, 0.0))[..., None]
+    out = rendered.astype(np.float32) * (1.0 - weight) + np.array(UNCERTAINTY_COLOR, np.float32) * weight
+    out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    click = suggest_click(probs, thresh, min_uncertainty, exclude)
+    if click is not None:
+        center, radius = (int(click.x), int(click.y)), int(marker_radius)  # OpenCV takes (x, y)
+        color = SUGGESTION_COLORS[bool(click.is_positive)]
+        cv2.circle(out, center, radius + 2, (0, 0, 0), 1, cv2.LINE_8)
+        cv2.circle(out, center, radius, color, 2, cv2.LINE_8)
+        cv2.circle(out, center, 2, color, -1, cv2.LINE_8)
+    return out, click

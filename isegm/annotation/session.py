@@ -67,6 +67,9 @@ class AnnotationSession:
             and :class:`isegm.geometry.Click`).
         autosave_path: when set, the session is written there (atomically) after every change.
         box_margin: context around a restricting box, as a fraction of its longer side.
+        refiner: optional second predictor-like object, the refiner ("Fusing Forces", Sterzinger et al., ICPR
+            2024): while :attr:`refiner_enabled` (on when one is given; :meth:`set_refiner_enabled`) an object
+            started from an external mask gets its clicks and strokes predicted by it instead of ``predictor``.
     Raises:
         ValueError: bad threshold or overlap rule.
     """
@@ -81,15 +84,18 @@ class AnnotationSession:
     overlap_rule = _Part("_state", "One of :data:`isegm.annotation.overlap.OVERLAP_RULES`.")
     class_names = _Part("_state", "Labels with fixed category ids 1..K.")
     stuff_labels = _Part("_state", "Labels whose category is stuff.")
-    predictor = _Part("_predictor", "The predictor-like object.")
+    predictor = _Part("_predictor", "The predictor of the current object (the refiner while :attr:`refining`, else the "
+                                    "click model); assigning sets the click model.")
+    refiner = _Part("_predictor", "The refiner predictor, or None.")
     box_margin = _Part("_predictor", "Context around a restricting box, as a fraction of its longer side.")
     last_prediction_time = _Part("_predictor", "Seconds the last prediction took, or None.")
 
     def __init__(self, predictor, threshold=0.5, overlap_rule="keep_earlier", settings=None, class_names=None,
                  stuff_labels=None, clicker_factory=None, click_factory=None, autosave_path=None,
-                 box_margin=0.2):
+                 box_margin=0.2, refiner=None):
         self._state = SessionState(overlap_rule, class_names, stuff_labels)
-        self._predictor = ObjectPredictor(predictor, self._state, clicker_factory, click_factory, box_margin)
+        self._predictor = ObjectPredictor(predictor, self._state, clicker_factory, click_factory, box_margin,
+                                          refiner=refiner)
         self.settings = dict(settings or {})
         self.autosave_path = Path(autosave_path) if autosave_path else None
         self.autosave_error = None
@@ -116,6 +122,7 @@ class AnnotationSession:
             raise ValueError(f"image must be (H, W, 3) uint8 RGB, got shape {image.shape} dtype {image.dtype}")
         with self.lock:
             self._state.load_image(image, name)
+            self._predictor.forget_inputs()
             self._predictor.reset()
 
     def set_threshold(self, threshold):
@@ -130,6 +137,53 @@ class AnnotationSession:
         with self.lock:
             self._state.threshold = threshold
             self._autosave()
+
+    @property
+    def refiner_enabled(self):
+        """True when a refiner is loaded and switched on (objects with an external mask go to it)."""
+        return self._predictor.refiner is not None and self._predictor.use_refiner
+
+    @property
+    def refining(self):
+        """True when the current object's clicks and strokes go to the refiner (on, and it has an external mask)."""
+        return self._predictor.refining
+
+    def set_refiner_enabled(self, enabled):
+        """Switch the refiner on or off (for objects started from an external mask; others always use the click
+        model).
+
+        When the switch changes which model answers the current object (it has an external mask), the object's
+        clicks and strokes are predicted again from its external mask by the newly chosen model; its undo steps
+        since the external mask was loaded are replaced by one step per replayed prediction (an undo still goes
+        back click by click, then to the external mask alone, then to before it).
+
+        Args:
+            enabled: True: refiner; False: click model.
+        Returns:
+            True when the current object was predicted again, False otherwise.
+        Raises:
+            ValueError: ``enabled`` is True but the session has no refiner.
+        """
+        enabled = bool(enabled)
+        with self.lock:
+            if enabled and self._predictor.refiner is None:
+                raise ValueError("refiner switch: no refiner loaded (start with --refiner-checkpoint PATH)")
+            if enabled == self._predictor.use_refiner:
+                return False
+            st = self._state
+            self._predictor.use_refiner = enabled
+            if st.image is None or st.cur.init_mask is None:
+                return False
+            steps = st.history.steps()
+            first = next((i for i, step in enumerate(steps) if step.before.init_mask is not None), len(steps))
+            st.history.truncate(first)
+            try:
+                self._replay_recorded(st.cur.clicks, st.cur.strokes)
+            except BaseException:
+                self._predictor.use_refiner = not enabled
+                raise
+            self._changed()
+            return True
 
     def set_label(self, label, isthing=None):
         """Class label of the current object (and of later ones until changed).

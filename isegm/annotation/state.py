@@ -61,6 +61,8 @@ class ViewState:
         label: current class label; objects: list of (id, label, area).
         strokes: list of :class:`~isegm.annotation.history.StrokeStep` of the current object (their clicks are
             among ``clicks``, from ``stroke.index`` on).
+        prob: (H, W) float32 probabilities of the current object (a copy), or None (for the suggestion overlay,
+            :func:`isegm.annotation.render.draw_suggestion_overlay`).
     """
     image: np.ndarray
     instances: np.ndarray
@@ -76,6 +78,7 @@ class ViewState:
     can_undo: bool
     dirty: bool
     strokes: list = dataclasses.field(default_factory=list)
+    prob: Optional[np.ndarray] = None
 
 
 class SessionState:
@@ -267,4 +270,4 @@ class SessionState:
             clicks=list(self.cur.clicks), box=self.cur.box, next_id=len(self.objects) + 1, label=self.label,
             isthing=self.label not in self.stuff_labels, objects=objects, threshold=self.threshold,
             last_prediction_time=last_prediction_time, can_undo=self.can_undo(), dirty=self.dirty,
-            strokes=list(self.cur.strokes))
+            strokes=list(self.cur.strokes), prob=None if self.cur.prob is None else self.cur.prob.copy())

@@ -210,3 +210,46 @@ def test_label_field_ctrl_a_selects_all_and_quit_asks_only_with_unsaved_objects(
     app.master.destroy = lambda: None
     app.quit_app()  # saved since: no question
     assert len(dialogs) == asked
+
+
+def test_u_toggles_the_uncertainty_and_suggestion_overlay(app_env):
+    from isegm.annotation.render import draw_suggestion_overlay
+
+    root, app, ctrl, _pred, _dialogs, _answers, image_path = app_env
+    app.load_image(image_path)
+    pump(root, app)
+    app.add_click(30, 45, True)
+    pump(root, app)
+    plain = app._composite()
+    app.toggle_suggestion()
+    assert app.suggest_var.get()
+    shown = app._composite()
+    expected, click = draw_suggestion_overlay(plain, app.view.prob)
+    assert click is not None and not np.array_equal(shown, plain)
+    np.testing.assert_array_equal(shown, expected)
+    app.toggle_suggestion()
+    np.testing.assert_array_equal(app._composite(), plain)
+
+
+def test_r_switches_the_refiner_of_the_session(app_env, tmp_path):
+    root, app, ctrl, pred, dialogs, _answers, image_path = app_env
+    app.toggle_refiner()                                      # no refiner loaded: a message, no switch
+    assert "no refiner loaded" in app.message and not app.refiner_var.get()
+    refiner = SlowPredictor()
+    ctrl._predictor.refiner = refiner                         # as prepare_demo(--refiner-checkpoint) builds it
+    ctrl._predictor.use_refiner = False
+    app.load_image(image_path)
+    pump(root, app)
+    mask = np.zeros((60, 90), np.uint8)
+    mask[10:30, 10:40] = 255
+    mask_path = tmp_path / "mask.png"
+    cv2.imwrite(str(mask_path), mask)
+    app.load_mask(mask_path)
+    pump(root, app)
+    app.add_click(20, 20, True)
+    pump(root, app)
+    assert not ctrl.refining and not refiner.threads
+    app.toggle_refiner()
+    pump(root, app)
+    assert app.refiner_var.get() and ctrl.refiner_enabled and ctrl.refining
+    assert refiner.threads and "refiner on" in app.message
