@@ -135,7 +135,7 @@ class ImageCanvas(tk.Canvas):
             interp = cv2.INTER_NEAREST if s >= 2.0 else (cv2.INTER_AREA if s < 1.0 else cv2.INTER_LINEAR)
             view = cv2.resize(crop, (out_w, out_h), interpolation=interp)
             ok, buf = cv2.imencode(".ppm", cv2.cvtColor(np.ascontiguousarray(view), cv2.COLOR_RGB2BGR))
-            self._photo = tk.PhotoImage(data=buf.tobytes(), format="PPM")
+            self._photo = tk.PhotoImage(master=self, data=buf.tobytes(), format="PPM")
             self.create_image(round(ox + x0 * s), round(oy + y0 * s), anchor="nw", image=self._photo, tags="image")
             self.tag_lower("image")
         self._draw_overlays()
