@@ -1,6 +1,14 @@
 """The web view's stroke tool, refiner switch and suggestion overlay through FastAPI's TestClient, on fake
-predictors whose masks tell which model answered (:class:`web_fakes.RadiusPredictor`); ``--refiner-checkpoint``
-through the real CLI path."""
+predictors whose masks tell which model answered (:class:`web_fakes.RadiusPredictor`); the page's script is
+checked for syntax and for element ids that index.html lacks, and its mouse handlers are driven in node on a stub
+DOM (``page_harness.js``: what a drag or a press sends, through zoom and pan; skipped without node);
+``--refiner-checkpoint`` through the real CLI path."""
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -15,6 +23,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from isegm.web.server import create_app  # noqa: E402
 
+STATIC = Path(__file__).resolve().parents[2] / "isegm" / "web" / "static"
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 
 CLICK_RADIUS, REFINER_RADIUS = 4, 11
@@ -227,6 +236,88 @@ def test_view_png_draws_the_suggestion_overlay_only_when_asked(served):
         assert r.status_code == 400 and message in r.json()["detail"], params
     r = client.get("/api/view.png", params={"name": "other.jpg"})
     assert r.status_code == 409 and r.json()["code"] == "not_open"
+
+
+# ---------------------------------------------------------------------- the page
+def test_page_script_parses_and_names_only_elements_of_the_page():
+    script = (STATIC / "app.js").read_text()
+    page = (STATIC / "index.html").read_text()
+    ids = set(re.findall(r'id="([^"]+)"', page))
+    used = set(re.findall(r'\$\("([^"]+)"\)', script))
+    assert used and used <= ids, f"app.js uses ids missing from index.html: {sorted(used - ids)}"
+    for needed in ("tool-click", "tool-stroke", "stroke-width", "refiner", "suggest"):
+        assert needed in ids, needed
+    if NODE is None:
+        pytest.skip("node is not installed: app.js not parsed")
+    r = subprocess.run([NODE, "--check", str(STATIC / "app.js")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+
+
+NODE = shutil.which("node") or shutil.which("nodejs")
+HARNESS = Path(__file__).resolve().parent / "page_harness.js"
+# the harness's canvas lies at (10, 20) on the screen; the scenarios zoom 4x and pan by (30, 40) CSS px
+VIEW = {"width_px": 96, "height_px": 72, "scale": 4.0, "ox": 30.0, "oy": 40.0}
+
+
+def screen(y, x, view=VIEW):
+    """Client (x, y) of the inside of image pixel (y, x) in the harness's view."""
+    return 10 + view["ox"] + (x + 0.4) * view["scale"], 20 + view["oy"] + (y + 0.4) * view["scale"]
+
+
+def drive(events, tool="stroke", width=5, **view):
+    """The POSTs app.js sends for mouse ``events`` [(down | move | up, clientX, clientY, button, shift)]."""
+    if NODE is None:
+        pytest.skip("node is not installed: the page script is not driven")
+    scenario = {**VIEW, **view, "tool": tool, "width": width, "events": events}
+    r = subprocess.run([NODE, str(HARNESS), str(STATIC / "app.js"), json.dumps(scenario)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return [p for p in json.loads(r.stdout.strip().splitlines()[-1])["posted"]]
+
+
+def drag(pixels, button=0, shift=False):
+    (y0, x0), rest = pixels[0], pixels[1:]
+    events = [("down", *screen(y0, x0), button, shift)]
+    events += [("move", *screen(y, x), button, shift) for y, x in rest]
+    return events + [("up", *screen(*pixels[-1]), button, shift)]
+
+
+def test_page_sends_a_drag_as_a_stroke_in_image_pixels():
+    line = [(50, x) for x in range(20, 45, 2)] + [(50, 44), (51, 44)]  # a repeated pixel is sent once
+    (post,) = drive(drag(line), width=7)
+    assert post["path"] == "api/stroke"
+    assert post["body"] == {"name": "scene.png", "rev": 3, "width": 7, "positive": True,
+                            "points": [[50, x] for x in range(20, 45, 2)] + [[51, 44]]}
+    (post,) = drive(drag(line, button=2))                       # right drag: erase
+    assert post["path"] == "api/stroke" and post["body"]["positive"] is False
+    (post,) = drive(drag(line, shift=True))                     # Shift + left drag: erase
+    assert post["body"]["positive"] is False
+    # zoomed out and panned elsewhere: the same pixels
+    view = {"scale": 0.5, "ox": -3.0, "oy": 7.0}
+    pixels = [(10, 4), (10, 40), (30, 60)]
+    events = [("down", *screen(10, 4, {**VIEW, **view}), 0, False)] + \
+             [("move", *screen(y, x, {**VIEW, **view}), 0, False) for y, x in pixels[1:]] + \
+             [("up", *screen(30, 60, {**VIEW, **view}), 0, False)]
+    (post,) = drive(events, **view)
+    assert post["body"]["points"] == [list(p) for p in pixels]
+
+
+def test_page_sends_a_press_as_a_click_and_never_a_short_stroke():
+    (post,) = drive([("down", *screen(12, 34), 0, False), ("up", *screen(12, 34), 0, False)])
+    assert post == {"path": "api/click", "body": {"name": "scene.png", "rev": 3, "y": 12, "x": 34, "positive": True}}
+    (post,) = drive([("down", *screen(12, 34), 2, False), ("up", *screen(12, 34), 2, False)])
+    assert post["path"] == "api/click" and post["body"]["positive"] is False
+    # a drag that stays inside one pixel (40x zoom): one pixel, a click, not a stroke
+    zoom = {"scale": 40.0, "ox": 0.0, "oy": 0.0}
+    a, b = screen(5, 5, {**VIEW, **zoom}), screen(5, 5, {**VIEW, **zoom})
+    events = [("down", *a, 0, False), ("move", a[0] + 12, a[1] + 8, 0, False), ("up", b[0] + 12, b[1] + 8, 0, False)]
+    (post,) = drive(events, **zoom)
+    assert post["path"] == "api/click" and (post["body"]["y"], post["body"]["x"]) == (5, 5)
+    # a drag wholly off the image sends nothing
+    assert drive([("down", 12, 25, 0, False), ("move", 30, 25, 0, False), ("up", 35, 25, 0, False)]) == []
+    # the click tool still draws boxes with a left drag
+    (post,) = drive(drag([(10, 10), (30, 40)]), tool="click")
+    assert post["path"] == "api/box" and post["body"]["box"] == [10, 10, 31, 41]
 
 
 # ---------------------------------------------------------------------- python -m isegm.web --refiner-checkpoint
