@@ -11,7 +11,13 @@ the page shows, and answers with the new state, see :func:`isegm.web.sessions.st
     POST /api/open      {name, resume: true | false | null}   null: answers {ask_resume} when an autosave exists
     GET  /api/state?name=          the state            GET /api/layer.png?name=   the masks as RGBA PNG
     POST /api/click     {name, rev, y, x, positive}     POST /api/box    {name, rev, box: [y0, x0, y1, x1] | null}
-    POST /api/stroke    {name, rev, points: [[y, x], ...], width, positive}   (add / erase stroke, one prediction)
+    POST /api/stroke    {name, rev, points: [[y, x], ...], width, positive}   (add / erase stroke, one prediction;
+                        refused with 400: fewer than 2 points, width <= 0, a point outside the image or the box)
+    POST /api/refiner   {name, rev, enabled}   refiner switch (--refiner-checkpoint): objects started from an
+                        external mask go to the refiner while on; answers {repredicted, state}
+    GET  /api/view.png?name=&suggest=0|1&alpha=   the Tk view's picture rendered here (objects, current object,
+                        with suggest=1 the uncertainty map and next-click marker); header X-Isegm-Suggestion
+                        ``y,x,positive|negative`` or ``none``
     POST /api/label     {name, rev, label, isthing?}    POST /api/threshold {name, rev, threshold}
     POST /api/finish    {name, rev, label?, isthing?}   POST /api/undo   {name, rev}   POST /api/reset {name, rev}
     POST /api/save      {name, rev, overwrite}          POST /api/close  {name}
