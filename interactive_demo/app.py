@@ -18,7 +18,7 @@ from tkinter import filedialog, messagebox, ttk
 from isegm.annotation.controller import load_session
 from isegm.annotation.export import output_paths
 from isegm.io import atomic_write_bytes, atomic_write_text, read_image, read_binary_mask as read_mask
-from isegm.annotation.render import draw_overlay, draw_suggestion_overlay, instance_color
+from isegm.annotation.render import draw_view, instance_color
 from interactive_demo.canvas import ImageCanvas
 from interactive_demo.status import status_line
 from interactive_demo.worker import JobWorker
@@ -452,11 +452,7 @@ class AnnotationApp(ttk.Frame):
             self._set_message("", update=False)
 
     def _composite(self):
-        view = self.view
-        next_color = instance_color(view.next_id)
-        rendered = draw_overlay(view.image, view.instances, alpha=float(self.alpha.get()), outline=1,
-                                highlight=view.current_mask, highlight_color=next_color)
-        return draw_suggestion_overlay(rendered, view.prob, enabled=self.suggest_var.get())[0]
+        return draw_view(self.view, alpha=float(self.alpha.get()), suggest=self.suggest_var.get())[0]
 
     def _refresh_view(self):
         if self.view is None:

@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["ArgumentParser", "demo_parser", "annotate_parser", "DemoSetup", "prepare_demo", "replay",
            "parse_classes", "check_out_dir", "check_outputs_free", "check_session_fits", "check_checkpoint",
-           "load_predictor", "device_of"]
+           "load_predictor", "load_refiner", "device_of"]
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -172,6 +172,23 @@ def load_predictor(checkpoint, device, params, flag="--checkpoint"):
         raise UserError(f"cannot build a predictor for {flag} {checkpoint}: {exc}") from None
 
 
+def load_refiner(checkpoint, device, params, flag="--refiner-checkpoint"):
+    """Load the refiner of ``--refiner-checkpoint`` (already checked by :func:`check_checkpoint` with that flag)
+    as :func:`load_predictor` does, and check it has a previous-mask input (where a refiner takes the external
+    mask). Used by ``demo.py`` and ``python -m isegm.web``.
+
+    Returns:
+        (net in eval mode, predictor).
+    Raises:
+        UserError: not a loadable checkpoint, no predictor for it, or a network without a previous-mask input.
+    """
+    net, predictor = load_predictor(checkpoint, device, params, flag)
+    if not getattr(net, "with_prev_mask", False):
+        raise UserError(f"{flag} {checkpoint}: {type(net).__name__} has no previous-mask input; a refiner takes "
+                        f"the external mask there (use an *_itermask or refiner model)")
+    return net, predictor
+
+
 def device_of(args):
     """The ``torch.device`` of the ``--cpu`` / ``--gpu N`` flags (``args.cpu``, ``args.gpu``).
 
@@ -252,11 +269,7 @@ def prepare_demo(argv=None, load_model=True) -> DemoSetup:
     settings = runtime.session_settings(checkpoint, device, params)
     refiner = None
     if refiner_checkpoint is not None:
-        refiner_net, refiner = load_predictor(refiner_checkpoint, device, params, "--refiner-checkpoint")
-        if not getattr(refiner_net, "with_prev_mask", False):
-            raise UserError(f"--refiner-checkpoint {refiner_checkpoint}: {type(refiner_net).__name__} has no "
-                            f"previous-mask input; a refiner takes the external mask there (use an *_itermask or "
-                            f"refiner model)")
+        _refiner_net, refiner = load_refiner(refiner_checkpoint, device, params)
         settings["refiner"] = runtime.session_settings(refiner_checkpoint, device, params)["checkpoint"]
     setup.controller = AnnotationSession(predictor, threshold=args.threshold, overlap_rule=args.overlap,
                                          settings=settings, class_names=classes, refiner=refiner)

@@ -177,3 +177,21 @@ def draw_suggestion_overlay(rendered, probs, enabled=True, thresh=0.49, alpha=0.
         cv2.circle(out, center, radius, color, 2, cv2.LINE_8)
         cv2.circle(out, center, 2, color, -1, cv2.LINE_8)
     return out, click
+
+
+def draw_view(view, alpha=0.5, suggest=False):
+    """The annotation view of a session as the Tk demo shows it (and the web view's server-rendered image):
+    the finished objects blended and outlined (:func:`draw_overlay`, 1 px outlines, ids), the current object
+    highlighted in the colour of the id it will get, then, with ``suggest``, the uncertainty map and the
+    suggested next click (:func:`draw_suggestion_overlay`).
+
+    Args:
+        view: a :class:`isegm.annotation.state.ViewState` (``session.view_state()``).
+        alpha: weight of the instance colours, in [0, 1].
+        suggest: draw the suggestion overlay.
+    Returns:
+        ``(image, click)``: (H, W, 3) uint8 RGB and the suggested :class:`~isegm.geometry.Click` or None.
+    """
+    rendered = draw_overlay(view.image, view.instances, alpha=float(alpha), outline=1,
+                            highlight=view.current_mask, highlight_color=instance_color(view.next_id))
+    return draw_suggestion_overlay(rendered, view.prob, enabled=bool(suggest))

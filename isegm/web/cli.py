@@ -3,7 +3,7 @@
     python -m isegm.web --images DIR --out DIR [--checkpoint PATH] [--host 127.0.0.1 --port 8000]
                         [--cpu | --gpu N] [--classes a,b,c] [--threshold 0.5] [--overlap keep_earlier|later_wins]
                         [--limit-longest-size 800] [--overwrite] [--max-upload-mb 32] [--max-sessions 8]
-                        [--require-token]
+                        [--require-token] [--refiner-checkpoint PATH]
 
 Every input is checked before the model loads and before anything listens: bad input is one line
 ``error: ...`` on stderr and exit status 2 (:func:`isegm.errors.run_cli`). The model and predictor settings are
@@ -76,6 +76,9 @@ def web_parser():
                    help="open images kept in memory (default 8; older idle ones are closed, their autosave kept)")
     p.add_argument("--require-token", action="store_true",
                    help="require the printed token on a loopback address too (always required on other hosts)")
+    p.add_argument("--refiner-checkpoint", default=None, metavar="PATH",
+                   help="a second model, the refiner (e.g. weights/hrnet18s_cocomval_refiner.pth): objects started "
+                        "from an external mask are corrected by it while the page's refiner switch is on")
     return p
 
 
@@ -144,6 +147,9 @@ def prepare_web(argv=None, load_model=True) -> WebSetup:
     loopback = is_loopback(args.host)
     _check_listen(args.host, args.port)
     checkpoint = annotation_cli.check_checkpoint(args.checkpoint)  # FileNotFoundError naming the path
+    refiner_checkpoint = None
+    if args.refiner_checkpoint is not None:
+        refiner_checkpoint = annotation_cli.check_checkpoint(args.refiner_checkpoint, "--refiner-checkpoint")
     device = annotation_cli.device_of(args)
     params = runtime.default_predictor_params(args.limit_longest_size)
     token = secrets.token_urlsafe(24) if (not loopback or args.require_token) else None
@@ -155,13 +161,20 @@ def prepare_web(argv=None, load_model=True) -> WebSetup:
     runtime.make_deterministic()
     net, _ = annotation_cli.load_predictor(checkpoint, device, params)  # refuses a bad file before listening
     settings = runtime.session_settings(checkpoint, device, params)
+    refiner_net = None
+    if refiner_checkpoint is not None:  # the demo's checks (loadable, a previous-mask input), before listening
+        refiner_net, _ = annotation_cli.load_refiner(refiner_checkpoint, device, params)
+        settings["refiner"] = runtime.session_settings(refiner_checkpoint, device, params)["checkpoint"]
 
     def make_session():
+        refiner = None if refiner_net is None else runtime.build_predictor(refiner_net, device, params)
         return AnnotationSession(runtime.build_predictor(net, device, params), threshold=args.threshold,
-                                 overlap_rule=args.overlap, settings=settings, class_names=classes)
+                                 overlap_rule=args.overlap, settings=settings, class_names=classes, refiner=refiner)
 
     model_info = {"checkpoint": checkpoint.name, "device": str(device),
                   "with_prev_mask": bool(getattr(net, "with_prev_mask", False))}
+    if refiner_checkpoint is not None:
+        model_info["refiner"] = refiner_checkpoint.name
     setup.app = create_app(images, out_dir, make_session, class_names=classes, overwrite=args.overwrite,
                            token=token, allowed_hosts=(*LOOPBACK_HOSTS, args.host.strip("[]")) if loopback else None,
                            max_upload_bytes=int(args.max_upload_mb * 2 ** 20), max_sessions=args.max_sessions,

@@ -11,7 +11,13 @@ the page shows, and answers with the new state, see :func:`isegm.web.sessions.st
     POST /api/open      {name, resume: true | false | null}   null: answers {ask_resume} when an autosave exists
     GET  /api/state?name=          the state            GET /api/layer.png?name=   the masks as RGBA PNG
     POST /api/click     {name, rev, y, x, positive}     POST /api/box    {name, rev, box: [y0, x0, y1, x1] | null}
-    POST /api/stroke    {name, rev, points: [[y, x], ...], width, positive}   (add / erase stroke, one prediction)
+    POST /api/stroke    {name, rev, points: [[y, x], ...], width, positive}   (add / erase stroke, one prediction;
+                        refused with 400: fewer than 2 points, width <= 0, a point outside the image or the box)
+    POST /api/refiner   {name, rev, enabled}   refiner switch (--refiner-checkpoint): objects started from an
+                        external mask go to the refiner while on; answers {repredicted, state}
+    GET  /api/view.png?name=&suggest=0|1&alpha=   the Tk view's picture rendered here (objects, current object,
+                        with suggest=1 the uncertainty map and next-click marker); header X-Isegm-Suggestion
+                        ``y,x,positive|negative`` or ``none``
     POST /api/label     {name, rev, label, isthing?}    POST /api/threshold {name, rev, threshold}
     POST /api/finish    {name, rev, label?, isthing?}   POST /api/undo   {name, rev}   POST /api/reset {name, rev}
     POST /api/save      {name, rev, overwrite}          POST /api/close  {name}
@@ -47,7 +53,7 @@ from starlette.concurrency import run_in_threadpool
 from isegm.errors import UserError
 from isegm.web.paths import ImageFolder, PathRefused
 from isegm.web.sessions import (Conflict, SessionRegistry, check_save_targets, decode_mask_png,
-                                encode_display_image, layer_png, state_of)
+                                encode_display_image, layer_png, state_of, view_png)
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +157,30 @@ def _query_int(request, key):
         return int(text)
     except ValueError:
         raise WebError(400, f"query parameter {key!r} must be an integer, got {text!r:.40}") from None
+
+
+def _query_flag(request, key, default=False):
+    text = request.query_params.get(key)
+    if text is None:
+        return default
+    if text.lower() in ("1", "true", "on", "yes"):
+        return True
+    if text.lower() in ("0", "false", "off", "no"):
+        return False
+    raise WebError(400, f"query parameter {key!r} must be 1 or 0 (true / false), got {text!r:.40}")
+
+
+def _query_alpha(request, default=0.5):
+    text = request.query_params.get("alpha")
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:  # also refuses nan
+        raise WebError(400, f"query parameter 'alpha' must be a number in [0, 1], got {text!r:.40}")
+    return value
 
 
 def _label(body, required):
@@ -375,6 +405,16 @@ def create_app(images_dir, out_dir, make_session: Callable[[], object], *, class
         entry = registry.get(request.query_params.get("name"))
         return Response(await run_in_threadpool(layer_png, entry), media_type="image/png")
 
+    @app.get("/api/view.png")
+    async def api_view(request: Request):
+        entry = registry.get(request.query_params.get("name"))
+        suggest = _query_flag(request, "suggest")
+        alpha = _query_alpha(request)
+        data, media, click = await run_in_threadpool(view_png, entry, alpha, suggest)
+        hint = "none" if click is None else \
+            f"{int(click.y)},{int(click.x)},{'positive' if click.is_positive else 'negative'}"
+        return Response(data, media_type=media, headers={"X-Isegm-Suggestion": hint})
+
     @app.post("/api/click")
     async def api_click(request: Request):
         def op_from(body):
@@ -397,6 +437,14 @@ def create_app(images_dir, out_dir, make_session: Callable[[], object], *, class
             return lambda s: s.add_stroke([tuple(p) for p in points], width, positive) is not None
         _, state = await change_request(request, op_from)
         return {"state": state}
+
+    @app.post("/api/refiner")
+    async def api_refiner(request: Request):
+        def op_from(body):
+            enabled = _field(body, "enabled", "bool")
+            return lambda s: s.set_refiner_enabled(enabled)
+        repredicted, state = await change_request(request, op_from)
+        return {"repredicted": bool(repredicted), "state": state}
 
     @app.post("/api/box")
     async def api_box(request: Request):

@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 __all__ = ["Conflict", "OpenImage", "SessionRegistry", "autosave_path", "state_of", "layer_png",
-           "decode_mask_png", "encode_display_image", "check_save_targets"]
+           "decode_mask_png", "encode_display_image", "check_save_targets", "view_png"]
 
 
 class Conflict(Exception):
@@ -84,6 +84,7 @@ class OpenImage:
     busy: threading.Lock = field(default_factory=threading.Lock)
     last_used: float = field(default_factory=time.monotonic)
     _layer: tuple = (None, b"")
+    _view: tuple = (None, None)
 
 
 class SessionRegistry:
@@ -254,7 +255,11 @@ def state_of(entry: OpenImage, out_dir, status: str = "") -> dict:
         bbox [x, y, w, h]}], ``clicks`` [{y, x, positive}], ``box`` [y0, x0, y1, x1] end exclusive or None,
         ``next_id``, ``next_color``, ``label``, ``isthing``, ``threshold``, ``last_prediction_ms`` (None before
         the first prediction), ``can_undo``, ``dirty``, ``unsaved`` (finished objects changed since the last save),
-        ``has_current``, ``categories``, ``autosave_error``, ``status``, ``outputs_exist``.
+        ``has_current``, ``categories``, ``autosave_error``, ``status``, ``outputs_exist``, ``strokes``
+        [{points [[y, x], ...], width, positive, first_click, n_clicks}] of the current object (the clicks
+        ``first_click`` .. ``first_click + n_clicks - 1`` came from that stroke), ``has_refiner`` (a refiner is
+        loaded), ``refiner_enabled`` (its switch is on) and ``refining`` (the current object goes to it: switch on
+        and an external mask).
     """
     session = entry.session
     with session.lock:
@@ -281,6 +286,14 @@ def state_of(entry: OpenImage, out_dir, status: str = "") -> dict:
             "unsaved": bool(session.has_unsaved_changes()), "has_current": bool(session.has_current()),
             "categories": session.categories(), "autosave_error": session.autosave_error, "status": status,
             "outputs_exist": existing,
+            "strokes": [{"points": [[float(y), float(x)] for y, x in step.stroke.points],
+                         "width": float(step.stroke.width), "positive": bool(step.stroke.is_positive),
+                         "first_click": None if step.stroke.index is None else int(step.stroke.index),
+                         "n_clicks": int(step.n_clicks)}
+                        for step in view.strokes],
+            "has_refiner": getattr(session, "refiner", None) is not None,
+            "refiner_enabled": bool(getattr(session, "refiner_enabled", False)),
+            "refining": bool(getattr(session, "refining", False)),
         }
 
 
@@ -318,6 +331,26 @@ def layer_png(entry: OpenImage) -> bytes:
             raise RuntimeError(f"could not encode the mask layer of {entry.name} as PNG")
         entry._layer = (entry.revision, buf.tobytes())
         return entry._layer[1]
+
+
+def view_png(entry: OpenImage, alpha: float = 0.5, suggest: bool = False) -> tuple:
+    """The server-rendered view of an open image, the Tk view's picture (:func:`isegm.annotation.render.draw_view`:
+    objects blended with ``alpha`` and outlined, the current object highlighted, and with ``suggest`` the
+    uncertainty map and the suggested next click). Cached for the last (revision, alpha, suggest).
+
+    Returns:
+        (bytes, media type, click): the image as by :func:`encode_display_image` (PNG up to 4 MP, else JPEG)
+        and the suggested :class:`isegm.geometry.Click`, or None (suggestion off or nothing uncertain).
+    """
+    session = entry.session
+    with session.lock:
+        key = (entry.revision, float(alpha), bool(suggest))
+        if entry._view[0] == key:
+            return entry._view[1]
+        image, click = render.draw_view(session.view_state(), alpha=alpha, suggest=suggest)
+        data, media = encode_display_image(image)
+        entry._view = (key, (data, media, click))
+        return entry._view[1]
 
 
 def encode_display_image(image: np.ndarray, lossless_max_pixels: int = 4_000_000) -> tuple:

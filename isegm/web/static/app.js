@@ -2,6 +2,9 @@
 // Coordinates sent to the server are (y, x) image pixels; the canvas shows the image scaled by S.scale and
 // shifted by (S.ox, S.oy) CSS pixels. Every change carries the revision the page shows; the server refuses
 // a change made from an older revision (another tab) with 409 and sends the current state, which is drawn.
+// Tools: "click" (left click / right or Shift+click = positive / negative, left drag = box) and "stroke" (left
+// drag = add stroke, right or Shift+left drag = erase stroke; a press without a drag is a click of that sign).
+// With the suggestion overlay on, the server renders the whole view (api/view.png, the Tk view's picture).
 "use strict";
 (() => {
   const TOKEN = new URLSearchParams(location.search).get("token");
@@ -13,7 +16,10 @@
     info: null, images: [], name: null, state: null, img: null,
     layerRaw: null, layerCanvas: null, layerRev: null, layerName: null,
     scale: 1, ox: 0, oy: 0, drag: null, pending: 0, message: "", refused: false, lastSaved: [],
+    tool: "click", suggest: false, viewImg: null, viewKey: null, suggestion: null,
   };
+  const DRAG_PX = 5;              // screen px a press must move to become a drag (box or stroke)
+  const MAX_STROKE_POINTS = 2000;  // vertices sent per stroke (a longer trail is thinned evenly, ends kept)
 
   // ------------------------------------------------------------------ requests
   function withToken(url) {
@@ -152,7 +158,14 @@
       li.append(dot, document.createTextNode(String(o.id).padStart(3) + "  " + o.label + "  (" + o.area + " px)"));
       list.append(li);
     }
+    const ref = $("refiner");
+    ref.disabled = !state.has_refiner;
+    ref.checked = !!state.refiner_enabled;
+    $("refiner-note").textContent = state.refining ? "(refining)" : "";
+    $("refiner-row").title = state.has_refiner ? "objects started from an external mask go to the refiner while on"
+      : "no refiner loaded (start python -m isegm.web with --refiner-checkpoint PATH)";
     if (S.layerRev !== state.revision) await loadLayer(state.name, state.revision);
+    if (S.suggest) await loadView();
     render();
     updateStatus();
   }
@@ -189,6 +202,47 @@
     S.layerCanvas.getContext("2d").putImageData(out, 0, 0);
   }
 
+  // The server-rendered view (objects, current object, uncertainty and suggested click) for the suggestion
+  // overlay; fetched once per (image, revision, alpha), its X-Isegm-Suggestion header names the click.
+  async function loadView() {
+    if (!S.state) return;
+    const name = S.name, rev = S.state.revision, alpha = $("alpha").value;
+    const key = name + "|" + rev + "|" + alpha;
+    if (S.viewKey === key) return;
+    const opts = {credentials: "same-origin", headers: TOKEN ? {"X-Isegm-Token": TOKEN} : {}};
+    let res;
+    try {
+      res = await fetch("api/view.png?" + nameQuery(name) + "&rev=" + rev + "&suggest=1&alpha=" + alpha, opts);
+    } catch (err) {
+      setMessage("the server cannot be reached (" + err + ")", true);
+      return;
+    }
+    if (!res.ok) {
+      let d = {};
+      try { d = await res.json(); } catch (err) { d = {detail: res.status + " " + res.statusText}; }
+      setMessage(d.detail || ("error " + res.status), true);
+      return;
+    }
+    const hint = res.headers.get("X-Isegm-Suggestion") || "none";
+    const bitmap = await createImageBitmap(await res.blob());
+    if (name !== S.name) return;
+    S.viewImg = bitmap;
+    S.viewKey = key;
+    const parts = hint.split(",");
+    S.suggestion = parts.length === 3 ? {y: +parts[0], x: +parts[1], positive: parts[2] === "positive"} : null;
+  }
+  function setSuggest(on) {
+    S.suggest = !!on;
+    $("suggest").checked = S.suggest;
+    if (!S.suggest) {
+      S.viewImg = S.viewKey = S.suggestion = null;
+      render();
+      updateStatus();
+      return;
+    }
+    if (S.state) queue(async () => { await loadView(); render(); updateStatus(); });
+  }
+
   // ------------------------------------------------------------------ drawing
   function rgb(c, a) { return "rgba(" + c[0] + "," + c[1] + "," + c[2] + "," + a + ")"; }
   function resizeCanvas() {
@@ -223,9 +277,13 @@
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     const w = S.img.naturalWidth, h = S.img.naturalHeight;
     ctx.imageSmoothingEnabled = S.scale < 2;
-    ctx.drawImage(S.img, S.ox, S.oy, w * S.scale, h * S.scale);
-    if (S.layerCanvas && S.layerName === S.name) ctx.drawImage(S.layerCanvas, S.ox, S.oy, w * S.scale, h * S.scale);
     const st = S.state;
+    if (S.suggest && S.viewImg && st && S.viewKey && S.viewKey.startsWith(S.name + "|")) {
+      ctx.drawImage(S.viewImg, S.ox, S.oy, w * S.scale, h * S.scale);  // the server drew objects and overlay
+    } else {
+      ctx.drawImage(S.img, S.ox, S.oy, w * S.scale, h * S.scale);
+      if (S.layerCanvas && S.layerName === S.name) ctx.drawImage(S.layerCanvas, S.ox, S.oy, w * S.scale, h * S.scale);
+    }
     if (!st) return;
     ctx.font = "bold 12px sans-serif";
     ctx.lineWidth = 3;
@@ -247,10 +305,18 @@
       ctx.strokeRect(sx0, sy0, sx1 - sx0, sy1 - sy0);
       ctx.setLineDash([]);
     }
+    // recorded strokes as lines of their width through the pixel centres; their clicks are not drawn as dots
+    const fromStroke = new Set();
+    ctx.lineCap = ctx.lineJoin = "round";
+    for (const s of st.strokes || []) {
+      for (let k = 0; k < s.n_clicks; k++) fromStroke.add(s.first_click + k);
+      strokePath(s.points.map(([y, x]) => toScreen(y + 0.5, x + 0.5)), s.width, s.positive, 0.5);
+    }
     const radius = parseInt($("radius").value, 10);
     if (radius > 0) {
       ctx.lineWidth = 1.5;
-      for (const c of st.clicks) {
+      for (const [i, c] of st.clicks.entries()) {
+        if (fromStroke.has(i)) continue;
         const [sx, sy] = toScreen(c.y + 0.5, c.x + 0.5);
         ctx.beginPath();
         ctx.arc(sx, sy, radius, 0, 2 * Math.PI);
@@ -268,7 +334,22 @@
       ctx.strokeRect(Math.min(d.x0, d.x1), Math.min(d.y0, d.y1), Math.abs(d.x1 - d.x0), Math.abs(d.y1 - d.y0));
       ctx.setLineDash([]);
     }
+    if (d && d.kind === "stroke" && d.moved) {  // live preview of the stroke being drawn
+      ctx.lineCap = ctx.lineJoin = "round";
+      strokePath(d.trail, strokeWidth(), d.positive, 0.6);
+    }
   }
+  // A polyline of screen points, ``width`` image px wide (at least 1 screen px), green (add) or red (erase).
+  function strokePath(pts, width, positive, alpha) {
+    if (!pts.length) return;
+    ctx.beginPath();
+    ctx.moveTo(pts[0][0], pts[0][1]);
+    for (const [x, y] of pts.length > 1 ? pts.slice(1) : pts) ctx.lineTo(x, y);
+    ctx.lineWidth = Math.max(1, width * S.scale);
+    ctx.strokeStyle = positive ? "rgba(34,197,94," + alpha + ")" : "rgba(239,68,68," + alpha + ")";
+    ctx.stroke();
+  }
+  const strokeWidth = () => parseFloat($("stroke-width").value);
 
   function setMessage(text, refused) {
     S.message = text || "";
@@ -284,6 +365,12 @@
       parts.push("objects: " + st.objects.length);
       parts.push("clicks: " + st.clicks.length);
       parts.push("last prediction: " + (st.last_prediction_ms == null ? "-" : Math.round(st.last_prediction_ms) + " ms"));
+      if (st.has_refiner) parts.push("refiner: " + (st.refining ? "refining" : st.refiner_enabled ? "on" : "off"));
+      if (S.suggest) {
+        const g = S.suggestion;
+        parts.push(g ? "suggested: " + (g.positive ? "positive" : "negative") + " click at (" + g.y + ", " + g.x + ")"
+                     : "suggested: -");
+      }
       if (st.autosave_error) parts.unshift(st.autosave_error);
     }
     const m = S.info && S.info.model;
@@ -299,6 +386,48 @@
   function addClick(y, x, positive) {
     if (!inside(y, x)) return;
     change("api/click", {y, x, positive}).then((r) => { if (r && r.ok) setMessage(""); });
+  }
+  // A pointer trail (canvas CSS px [x, y]) as stroke vertices: (y, x) image pixels through the page's zoom and
+  // pan, points off the image dropped, repeats of a pixel merged, thinned to MAX_STROKE_POINTS (ends kept).
+  function strokePoints(trail) {
+    const pts = [];
+    for (const [px, py] of trail) {
+      const [y, x] = toImage(px, py);
+      if (!inside(y, x)) continue;
+      const last = pts[pts.length - 1];
+      if (!last || last[0] !== y || last[1] !== x) pts.push([y, x]);
+    }
+    if (pts.length <= MAX_STROKE_POINTS) return pts;
+    const step = (pts.length - 1) / (MAX_STROKE_POINTS - 1);
+    return Array.from({length: MAX_STROKE_POINTS}, (_, i) => pts[Math.round(i * step)]);
+  }
+  // Fewer than 2 distinct pixels on the image are never sent as a stroke: one pixel becomes a plain click of
+  // the stroke's sign, none (the whole drag off the image) sends nothing.
+  function addStroke(trail, positive) {
+    const points = strokePoints(trail);
+    if (points.length === 0) { setMessage("the stroke does not touch the image: nothing sent"); return; }
+    if (points.length === 1) { addClick(points[0][0], points[0][1], positive); return; }
+    change("api/stroke", {points, width: strokeWidth(), positive}).then((r) => { if (r && r.ok) setMessage(""); });
+  }
+  function setRefiner(enabled) {
+    if (!S.state) return;
+    if (!S.state.has_refiner) {
+      $("refiner").checked = false;
+      setMessage("no refiner loaded (start python -m isegm.web with --refiner-checkpoint PATH)", true);
+      return;
+    }
+    change("api/refiner", {enabled}).then((r) => {
+      if (r && r.ok) {
+        setMessage("refiner " + (enabled ? "on" : "off") + (r.data.repredicted ? " (object predicted again)" : ""));
+      }
+      else if (S.state) $("refiner").checked = !!S.state.refiner_enabled;  // a refused switch: back to the state
+    });
+  }
+  function setTool(tool) {
+    S.tool = tool === "stroke" ? "stroke" : "click";
+    $("tool-click").checked = S.tool === "click";
+    $("tool-stroke").checked = S.tool === "stroke";
+    canvas.style.cursor = S.tool === "stroke" ? "cell" : "crosshair";
   }
   function setBox(y0, x0, y1, x1) {
     change("api/box", {box: [y0, x0, y1, x1]}).then((r) => { if (r && r.ok) setMessage(""); });
@@ -362,7 +491,10 @@
   canvas.addEventListener("mousedown", (e) => {
     canvas.focus();
     const [px, py] = eventXY(e);
-    if (e.button === 0) S.drag = {kind: "left", x0: px, y0: py, x1: px, y1: py, moved: false, shift: e.shiftKey};
+    if (S.tool === "stroke" && (e.button === 0 || e.button === 2)) {
+      S.drag = {kind: "stroke", positive: e.button === 0 && !e.shiftKey, x0: px, y0: py, trail: [[px, py]],
+                moved: false};
+    } else if (e.button === 0) S.drag = {kind: "left", x0: px, y0: py, x1: px, y1: py, moved: false, shift: e.shiftKey};
     else if (e.button === 1) { S.drag = {kind: "pan", x: px, y: py}; e.preventDefault(); }
     else if (e.button === 2) S.drag = {kind: "right"};
   });
@@ -370,10 +502,15 @@
     const d = S.drag;
     if (!d) return;
     const [px, py] = eventXY(e);
-    if (d.kind === "left") {
+    if (d.kind === "stroke") {
+      const last = d.trail[d.trail.length - 1];
+      if (Math.hypot(px - last[0], py - last[1]) >= 1) d.trail.push([px, py]);
+      if (Math.hypot(px - d.x0, py - d.y0) > DRAG_PX) d.moved = true;
+      if (d.moved) render();
+    } else if (d.kind === "left") {
       d.x1 = px;
       d.y1 = py;
-      if (Math.hypot(px - d.x0, py - d.y0) > 5) d.moved = true;
+      if (Math.hypot(px - d.x0, py - d.y0) > DRAG_PX) d.moved = true;
       if (d.moved) render();
     } else if (d.kind === "pan") {
       S.ox += px - d.x;
@@ -388,7 +525,17 @@
     S.drag = null;
     if (!d || !S.state) { render(); return; }
     const [px, py] = eventXY(e);
-    if (d.kind === "left" && d.moved) {
+    if (d.kind === "stroke") {
+      if (d.moved) {
+        d.trail.push([px, py]);
+        render();
+        addStroke(d.trail, d.positive);
+      } else if (e.target === canvas) {
+        const [y, x] = toImage(d.x0, d.y0);  // a press without a drag: a click of the stroke's sign
+        render();
+        addClick(y, x, d.positive);
+      } else render();
+    } else if (d.kind === "left" && d.moved) {
       const [ya, xa] = toImage(Math.min(d.x0, px), Math.min(d.y0, py));
       const [yb, xb] = toImage(Math.max(d.x0, px), Math.max(d.y0, py));
       render();
@@ -424,10 +571,17 @@
       else if (e.key === "Escape") { e.preventDefault(); canvas.focus(); }
       return;
     }
-    if (e.target instanceof HTMLInputElement && e.target.type !== "range" && e.target.type !== "checkbox") return;
+    if (e.target instanceof HTMLInputElement && !["range", "checkbox", "radio"].includes(e.target.type)) return;
     if (e.key === " ") { e.preventDefault(); finish(); }
     else if (ctrl && (e.key === "z" || e.key === "Z")) { e.preventDefault(); undo(); }
     else if (e.key === "Escape") { e.preventDefault(); reset(); }
+    else if (!ctrl && !e.altKey && "tTrRuU".includes(e.key) && e.key.length === 1) {
+      e.preventDefault();
+      const key = e.key.toLowerCase();
+      if (key === "t") setTool(S.tool === "stroke" ? "click" : "stroke");
+      else if (key === "r") setRefiner(!(S.state && S.state.refiner_enabled));
+      else setSuggest(!S.suggest);
+    }
   });
   labelInput.addEventListener("change", applyLabel);
   $("stuff").addEventListener("change", applyLabel);
@@ -445,6 +599,7 @@
     if (file) uploadMask(file);
   });
 
+  let alphaTimer = null;
   let thresholdHeld = false;
   let thresholdTimer = null;
   const thr = $("threshold");
@@ -463,8 +618,18 @@
     $("alpha-value").textContent = parseFloat($("alpha").value).toFixed(2);
     remapLayer();
     render();
+    if (S.suggest && S.state) {
+      clearTimeout(alphaTimer);
+      alphaTimer = setTimeout(() => queue(async () => { await loadView(); render(); }), 150);
+    }
   });
   $("radius").addEventListener("input", () => { $("radius-value").textContent = $("radius").value; render(); });
+  $("stroke-width").addEventListener("input", () => { $("stroke-width-value").textContent = $("stroke-width").value; });
+  for (const id of ["tool-click", "tool-stroke"]) {
+    $(id).addEventListener("change", (e) => { if (e.target.checked) setTool(e.target.value); canvas.focus(); });
+  }
+  $("refiner").addEventListener("change", (e) => { setRefiner(e.target.checked); canvas.focus(); });
+  $("suggest").addEventListener("change", (e) => { setSuggest(e.target.checked); canvas.focus(); });
   new ResizeObserver(resizeCanvas).observe(canvas);
 
   // Another tab may change the open image: look for a newer revision now and then.
@@ -490,12 +655,16 @@
       n_clicks: st ? st.clicks.length : 0, has_box: !!(st && st.box), busy: S.pending > 0,
       layer_rev: S.layerRev, scale: S.scale, ox: S.ox, oy: S.oy, canvas: [r.left, r.top, r.width, r.height],
       message: S.message, last_saved: S.lastSaved, label: st ? st.label : null,
+      tool: S.tool, n_strokes: st && st.strokes ? st.strokes.length : 0,
+      refiner: st ? {has: st.has_refiner, enabled: st.refiner_enabled, refining: st.refining} : null,
+      suggest: S.suggest, view_key: S.viewKey, suggestion: S.suggestion,
     };
   };
   window.isegm = S;
 
   $("alpha-value").textContent = "0.50";
   $("radius-value").textContent = "5";
+  $("stroke-width-value").textContent = $("stroke-width").value;
   queue(async () => {
     const r = await api("GET", "api/info");
     if (!r.ok) { setMessage(r.data.detail, true); return; }
