@@ -154,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "scripts/export_model.py given as --checkpoint (NoBRS only).")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                         help="Network precision of the torch backend (bf16: autocast; slow on AVX2-only CPUs).")
+    parser.add_argument("--fold-bn", action="store_true",
+                        help="Fold BatchNorm into the convolutions (torch backend; outputs within ~1e-6).")
+    parser.add_argument("--compile", nargs="?", const="default", default="none",
+                        choices=("none", "default", "reduce-overhead", "max-autotune"),
+                        help="torch.compile the network (torch backend, fp32, NoBRS; 'reduce-overhead' = CUDA "
+                             "graphs on a GPU). The first clicks pay the compilation.")
     return parser
 
 
@@ -211,6 +217,7 @@ def parse_args(argv=None):
                             acf=args.acf, cf_clicks=args.cf_clicks, focus_refine=args.focus_refine,
                             interaction=args.interaction, first_interaction=args.first_interaction,
                             stroke_spacing=args.stroke_spacing, backend=args.backend, precision=args.precision,
+                            fold_bn=args.fold_bn, compile=args.compile,
                             **extra)
     return args, settings, cfg
 

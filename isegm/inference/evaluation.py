@@ -471,11 +471,17 @@ class EvalSettings:
         backend: 'torch' (the checkpoint), 'onnx' or 'torchscript' (a file from ``scripts/export_model.py``,
             see :mod:`isegm.inference.predictors.onnx`); recorded in the json and, when not torch, in the label.
         precision: 'fp32' or 'bf16' (torch backend only: autocast around the network call).
+        fold_bn: torch backend: BatchNorm folded into the convolutions before evaluation
+            (:func:`isegm.model.fusion.optimize_for_inference`); label tag ``bnfold``.
+        compile: torch backend, fp32, NoBRS: ``torch.compile`` mode of the network
+            (:data:`isegm.inference.predictors.onnx.COMPILE_MODES`, 'none' = eager); label tag ``compile``.
+            All four are recorded in the results json.
 
     Raises:
         UserError: ``cf_n`` < 0, ``cf_clicks`` < 1, or ``acf`` / ``cf_clicks`` without ``cf_n`` >= 1;
             an unknown clicker, ``click_sigma`` < 0, ``repeats`` < 1, ``seed`` < 0, a ``resize`` side < 1;
-            an unknown backend / precision or bf16 with an exported backend.
+            an unknown backend / precision or bf16 with an exported backend; ``fold_bn`` or ``compile`` with
+            an exported backend, ``compile`` with bf16 or a BRS mode, an unknown compile mode.
     """
 
     mode: str = "NoBRS"
@@ -509,17 +515,26 @@ class EvalSettings:
     vis_triplets: Optional[str] = None
     backend: str = "torch"
     precision: str = "fp32"
+    fold_bn: bool = False
+    compile: str = "none"
 
     def __post_init__(self):
         import math
 
         from isegm.errors import UserError
-        from isegm.inference.predictors.onnx import BACKENDS, PRECISIONS
+        from isegm.inference.predictors.onnx import BACKENDS, COMPILE_MODES, PRECISIONS
 
         if self.backend not in BACKENDS or self.precision not in PRECISIONS or (
                 self.precision != "fp32" and self.backend != "torch"):
             raise UserError(f"--backend {self.backend} --precision {self.precision}: expected a backend in "
                             f"{', '.join(BACKENDS)}, a precision in {', '.join(PRECISIONS)}, bf16 only with torch")
+        if self.compile not in COMPILE_MODES:
+            raise UserError(f"--compile {self.compile!r}: expected one of {', '.join(COMPILE_MODES)}")
+        if (self.fold_bn or self.compile != "none") and self.backend != "torch":
+            raise UserError(f"--fold-bn / --compile need --backend torch, got --backend {self.backend}")
+        if self.compile != "none" and (self.precision != "fp32" or self.mode != "NoBRS"):
+            raise UserError(f"--compile {self.compile} runs the fp32 NoBRS predictor only (got {self.mode}, "
+                            f"--precision {self.precision}): BRS needs the model's inner methods")
 
         if self.interaction not in INTERACTIONS:
             raise UserError(f"--interaction {self.interaction!r}: expected one of {', '.join(INTERACTIONS)}")
@@ -587,7 +602,8 @@ class EvalSettings:
             if extra:
                 name += f"_{extra}" if name else extra
         for tag in ((self.backend,) if self.backend != "torch" else ()) + (
-                (self.precision,) if self.precision != "fp32" else ()):
+                (self.precision,) if self.precision != "fp32" else ()) + (("bnfold",) if self.fold_bn else ()) + (
+                ("compile",) if self.compile != "none" else ()):
             name += f"_{tag}" if name else tag
         return name
 
@@ -676,7 +692,8 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
         from isegm.inference.predictors.onnx import load_backend_net
 
         def load_model(path, dev):
-            return load_backend_net(path, dev, settings.backend, settings.precision)
+            return load_backend_net(path, dev, settings.backend, settings.precision, fold_bn=settings.fold_bn,
+                                    compile_mode=settings.compile)
 
     checkpoints = [Path(c) for c in checkpoints]
     logs_path = Path(logs_path)
@@ -692,7 +709,8 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
         "cf_n": settings.cf_n, "acf": settings.acf, "cf_clicks": settings.cf_clicks,
         "focus_refine": settings.focus_refine, "interaction": settings.interaction,
         "first_interaction": settings.first_interaction, "stroke_spacing": settings.stroke_spacing,
-        "backend": settings.backend, "precision": settings.precision,
+        "backend": settings.backend, "precision": settings.precision, "fold_bn": settings.fold_bn,
+        "compile": settings.compile,
         "eval_mode": settings.eval_mode,
         "n_clicks": settings.n_clicks, "min_n_clicks": settings.min_n_clicks, "target_iou": target_iou,
         "thresh": settings.thresh, "max_size": settings.max_size, "max_samples": settings.max_samples,

@@ -136,6 +136,40 @@ class OnnxPredictor(BasePredictor):
 
 PRECISIONS = ("fp32", "bf16")
 
+#: ``torch.compile`` modes of :class:`CompiledNet` ("none" = off). "reduce-overhead" records CUDA graphs on a
+#: GPU (one graph per input shape), which removes the per-kernel launch cost that bounds a click on a GPU.
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
+
+
+class CompiledNet:
+    """A torch click model whose forward pass runs through ``torch.compile(mode=..., dynamic=True)``.
+
+    Same call and ``with_prev_mask`` as the wrapped ISModel (NoBRS only: the BRS modes need the model's inner
+    methods and refuse this wrapper). ``dynamic=True`` lets one compiled graph serve the zoom-in crops' varying
+    (H, W); the first clicks of a run pay the compilation (seconds to minutes). Outputs match the eager model
+    to float rounding (inductor reorders reductions), not bit for bit.
+
+    Args:
+        net: the ISModel (eval mode).
+        mode: one of :data:`COMPILE_MODES` but "none".
+        backend: the ``torch.compile`` backend ("inductor"; "eager" only traces, for tests).
+
+    Raises:
+        UserError: an unknown mode.
+    """
+
+    def __init__(self, net, mode: str = "default", backend: str = "inductor"):
+        if mode not in COMPILE_MODES or mode == "none":
+            raise UserError(f"unknown compile mode {mode!r}; expected one of {', '.join(COMPILE_MODES[1:])}")
+        self.net = net
+        self.mode = mode
+        self.with_prev_mask = bool(getattr(net, "with_prev_mask", False))
+        self._compiled = torch.compile(net, mode=None if mode == "default" else mode, dynamic=True, backend=backend)
+
+    def __call__(self, image: torch.Tensor, points: torch.Tensor) -> dict:
+        with torch.no_grad():
+            return self._compiled(image, points)
+
 
 class AutocastNet:
     """A torch click model run under ``torch.autocast(dtype=bfloat16)``; logits come back as float32.
@@ -156,13 +190,23 @@ class AutocastNet:
         return {key: value.float() for key, value in out.items()}
 
 
-def load_backend_net(path, device, backend: str = "torch", precision: str = "fp32"):
+def load_backend_net(path, device, backend: str = "torch", precision: str = "fp32", fold_bn: bool = False,
+                     compile_mode: str = "none", compile_backend: str = "inductor"):
     """The network of a predictor from a file: an ISModel checkpoint (``backend='torch'``, optionally
     under bf16 autocast), an exported ``.onnx`` (``'onnx'``, CPU only) or TorchScript file (``'torchscript'``).
 
+    Args:
+        path, device: the file and the torch device.
+        backend, precision: see :data:`BACKENDS`, :data:`PRECISIONS`.
+        fold_bn: torch backend: BatchNorm folded into the convolutions
+            (:func:`isegm.model.fusion.optimize_for_inference`; outputs within ~1e-6, BRS modes still work).
+        compile_mode: torch backend, fp32: :class:`CompiledNet` with this mode ("none": eager).
+        compile_backend: the ``torch.compile`` backend of ``compile_mode``.
+
     Raises:
-        UserError: unknown backend or precision, the ONNX backend on a non-CPU device, bf16 with an
-            exported backend, a file of another kind (e.g. a .pth given to the ONNX backend).
+        UserError: unknown backend, precision or compile mode, the ONNX backend on a non-CPU device, bf16 with an
+            exported backend, ``fold_bn`` / ``compile_mode`` with an exported backend or with bf16, a file of
+            another kind (e.g. a .pth given to the ONNX backend).
         FileNotFoundError: no such file.
     """
     if backend not in BACKENDS:
@@ -171,6 +215,12 @@ def load_backend_net(path, device, backend: str = "torch", precision: str = "fp3
         raise UserError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
     if precision != "fp32" and backend != "torch":
         raise UserError(f"--precision {precision} needs --backend torch (exported models run in their own precision)")
+    if compile_mode not in COMPILE_MODES:
+        raise UserError(f"unknown compile mode {compile_mode!r}; expected one of {', '.join(COMPILE_MODES)}")
+    if (fold_bn or compile_mode != "none") and backend != "torch":
+        raise UserError(f"--fold-bn / --compile need --backend torch (got {backend}: exported graphs are fixed)")
+    if compile_mode != "none" and precision != "fp32":
+        raise UserError(f"--compile {compile_mode} with --precision {precision}: compile runs fp32 only")
     if backend == "torch":
         from isegm.model import load_is_model
 
@@ -178,6 +228,12 @@ def load_backend_net(path, device, backend: str = "torch", precision: str = "fp3
             raise UserError(f"{path} is an ONNX file: run it with --backend onnx (the torch backend takes a .pth)")
 
         net = load_is_model(str(path), device=device, eval_mode=True)
+        if fold_bn:
+            from isegm.model.fusion import optimize_for_inference
+
+            net = optimize_for_inference(net, fold_batchnorm=True, channels_last=False)
+        if compile_mode != "none":
+            return CompiledNet(net, compile_mode, compile_backend)
         return AutocastNet(net, torch.device(device).type) if precision == "bf16" else net
     if backend == "onnx":
         if torch.device(device).type != "cpu":

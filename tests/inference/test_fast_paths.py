@@ -1,0 +1,76 @@
+"""Faster inference paths of the torch backend (issue 13): BatchNorm folding and torch.compile behind the NoBRS
+predictor give the eager model's probabilities; combinations they cannot run are one-line errors."""
+import numpy as np
+import pytest
+import torch
+
+from inference_fakes import disk_mask, make_image
+from isegm.errors import UserError
+from isegm.inference.clicker import Clicker
+from isegm.inference.evaluation import EvalSettings
+from isegm.inference.predictors import get_predictor
+from isegm.inference.predictors.onnx import CompiledNet, load_backend_net
+from isegm.inference.transforms import ZoomIn
+
+
+def _probs(net, n_clicks=3):
+    """Probability maps of n_clicks simulated clicks through the NoBRS predictor with zoom-in and flip."""
+    shape = (60, 72)
+    image, gt = make_image(shape, 1), disk_mask(shape, (30, 36), 12).astype(np.int32)
+    zoom = ZoomIn(target_size=48, skip_clicks=1, expansion_ratio=1.4, min_crop_size=24)
+    predictor = get_predictor(net, "NoBRS", "cpu", zoom_in_params=None)
+    predictor.zoom_in, predictor.with_flip = zoom, True
+    predictor.set_input_image(image)
+    clicker, pred, maps = Clicker(gt_mask=gt), np.zeros(shape, bool), []
+    for _ in range(n_clicks):
+        clicker.make_next_click(pred)
+        prob = predictor.get_prediction(clicker)
+        maps.append(prob)
+        pred = prob > 0.49
+    return maps
+
+
+@pytest.fixture
+def checkpoint(tiny_click_model, tmp_path):
+    from isegm.model import save_is_model
+
+    return save_is_model(tiny_click_model(seed=1), tmp_path / "tiny.pth")
+
+
+def test_folded_batchnorm_keeps_the_probabilities(checkpoint):
+    eager = load_backend_net(checkpoint, "cpu")
+    folded = load_backend_net(checkpoint, "cpu", fold_bn=True)
+    assert getattr(folded, "inference_only", False)
+    n_bn = sum(type(m) is torch.nn.BatchNorm2d for m in eager.modules())
+    assert sum(type(m) is torch.nn.BatchNorm2d for m in folded.modules()) < n_bn
+    for a, b in zip(_probs(eager), _probs(folded)):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_compiled_net_gives_the_eager_probabilities(checkpoint):
+    from inference_fakes import DiskNet
+
+    torch._dynamo.reset()
+    compiled = load_backend_net(checkpoint, "cpu", compile_mode="default", compile_backend="eager")
+    assert isinstance(compiled, CompiledNet) and compiled.with_prev_mask and compiled.mode == "default"
+    # tracing HRNet takes minutes on 2 cores: run the wrapper on a small click model (the eager backend
+    # traces without changing kernels, so the maps are equal)
+    eager, traced = DiskNet(radius=7), CompiledNet(DiskNet(radius=7), "default", backend="eager")
+    for a, b in zip(_probs(eager), _probs(traced)):
+        np.testing.assert_array_equal(a, b)
+    assert len(traced.net.calls) == len(eager.calls) > 0
+
+
+def test_fast_path_settings_are_labelled_and_refused_where_they_cannot_run():
+    assert EvalSettings(fold_bn=True, compile="default").mode_label() == "NoBRS_bnfold_compile"
+    assert EvalSettings().mode_label() == "NoBRS"
+    for kwargs, needle in ((dict(compile="fast"), "--compile 'fast'"),
+                           (dict(compile="default", mode="f-BRS-B"), "NoBRS predictor only"),
+                           (dict(compile="default", precision="bf16"), "NoBRS predictor only"),
+                           (dict(fold_bn=True, backend="onnx"), "need --backend torch")):
+        with pytest.raises(UserError, match=needle):
+            EvalSettings(**kwargs)
+    with pytest.raises(UserError, match="unknown compile mode"):
+        load_backend_net("x.pth", "cpu", compile_mode="fast")
+    with pytest.raises(UserError, match="need --backend torch"):
+        load_backend_net("x.onnx", "cpu", backend="onnx", fold_bn=True)
