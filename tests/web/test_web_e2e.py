@@ -174,11 +174,13 @@ def test_browser_end_to_end(tmp_path, tiny_checkpoint):
         shutil.copy(BERKELEY_IMAGE, images / BERKELEY_IMAGE.name)
         name, clicks_at = BERKELEY_IMAGE.name, [(180, 310), (100, 350)]
         box_at, second_at = ((4, 395), (70, 478)), (25, 440)
+        stroke_at = ((20, 420), (45, 455))
     else:
         big = cv2.resize(scene(), (480, 360), interpolation=cv2.INTER_NEAREST)
         write_image(images / "scene.png", big)
         name, clicks_at = "scene.png", [(180, 150), (150, 170)]
         box_at, second_at = ((40, 280), (180, 460)), (130, 370)
+        stroke_at = ((100, 330), (150, 400))
     checkpoint = SHIPPED if SHIPPED.is_file() else tiny_checkpoint
     out = tmp_path / "out"
     setup = prepare_web(["--images", str(images), "--out", str(out), "--checkpoint", str(checkpoint), "--cpu",
@@ -227,6 +229,12 @@ def test_browser_end_to_end(tmp_path, tiny_checkpoint):
             st = page.wait(lambda s: s["has_box"], "box")
             page.click(st, *second_at)
             st = page.wait(lambda s: s["n_clicks"] == 1, "click on a second object")
+            page.keys("t")                                        # the stroke tool: a left drag adds a stroke
+            st = page.wait(lambda s: s["tool"] == "stroke", "the stroke tool")
+            page.drag(st, *stroke_at)
+            st = page.wait(lambda s: s["n_strokes"] == 1, "a stroke on the second object")
+            page.keys("t")
+            st = page.wait(lambda s: s["tool"] == "click", "back to the click tool")
             shot = cv2.imdecode(np.frombuffer(driver.get_screenshot_as_png(), np.uint8), cv2.IMREAD_COLOR)
             cv2.imwrite(str(tmp_path / "web_screenshot.png"), shot)
             if os.environ.get("ISEGM_UPDATE_SCREENSHOT") == "1":
