@@ -30,6 +30,7 @@ from .is_deeplab_model import DeeplabModel
 from .is_hrnet_model import HRNetModel
 from .is_model import ISModel
 from .ops import NORM_LAYERS, class_path
+from .torch_file import CheckpointError, read_torch_file
 from .unet import UNetModel
 
 logger = logging.getLogger(__name__)
@@ -170,43 +171,6 @@ def load_state_dict_strict(model: nn.Module, state_dict, source=None) -> None:
     model.load_state_dict(converted, strict=True)
 
 
-class CheckpointError(UserError, ValueError):
-    """A file that cannot be loaded as an isegm/RITM checkpoint (a UserError, also a ValueError)."""
-
-
-def _read_checkpoint_file(source: str):
-    """torch.load(weights_only=True) of a checkpoint file, with one-line errors naming the file."""
-    if os.path.isdir(source):
-        raise IsADirectoryError(f"checkpoint {source} is a folder; expected a .pth file")
-    if not os.path.isfile(source):
-        raise FileNotFoundError(f"checkpoint not found: {source}")
-    import zipfile
-
-    size = os.path.getsize(source)
-    with open(source, "rb") as f:
-        head = f.read(4)
-    if head != b"PK\x03\x04":
-        if head[:1] == b"\x80":  # legacy (pre-1.6) pickle format: let torch read it
-            pass
-        elif size == 0:
-            raise CheckpointError(f"checkpoint {source}: empty file; not a PyTorch checkpoint (torch.save zip)")
-        else:
-            raise CheckpointError(f"checkpoint {source}: not a PyTorch checkpoint (torch.save zip): "
-                            f"starts with {head!r}")
-    elif not zipfile.is_zipfile(source):
-        raise CheckpointError(f"checkpoint {source}: truncated or damaged PyTorch checkpoint "
-                        f"({size} bytes; the zip directory at the end is missing)")
-    try:
-        return torch.load(source, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"checkpoint {source}: refused to unpickle (it holds Python objects beyond plain "
-                        f"data and tensors, which could run code): {first}") from err
-    except (RuntimeError, EOFError, zipfile.BadZipFile, IndexError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"checkpoint {source}: truncated or damaged PyTorch checkpoint: {first}") from err
-
-
 def load_is_model(checkpoint, device="cpu", eval_mode: bool = True, **overrides) -> ISModel:
     """Load a click model from a RITM-format checkpoint.
 
@@ -233,7 +197,7 @@ def load_is_model(checkpoint, device="cpu", eval_mode: bool = True, **overrides)
     source = None
     if isinstance(checkpoint, (str, os.PathLike)):
         source = os.fspath(checkpoint)
-        checkpoint = _read_checkpoint_file(source)
+        checkpoint = read_torch_file(source)
     where = _describe(source)
     if isinstance(checkpoint, (list, tuple)):
         raise CheckpointError(f"{where}: holds a list of {len(checkpoint)} models (a RITM ensemble); "

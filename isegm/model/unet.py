@@ -40,7 +40,9 @@ from isegm.errors import UserError
 
 from .is_model import IMAGENET_MEAN_STD, ISModel, ISModelConfig
 from .modifiers import LRMult
+from .modeling.pretrained import _unwrap
 from .ops import resolve_norm_layer
+from .torch_file import read_torch_file
 
 logger = logging.getLogger(__name__)
 
@@ -122,11 +124,8 @@ class ResNetUNetEncoder(nn.Module):
         if not os.path.isfile(path):
             raise UserError(f"ImageNet ResNet-34 weights not found: {path} (expected a local torchvision-layout "
                             f"resnet34 .pth; nothing is downloaded)")
-        from .checkpoint import _read_checkpoint_file
-        from .modeling.pretrained import _unwrap
-
         try:
-            source = _unwrap(_read_checkpoint_file(path), path)
+            source = _unwrap(read_torch_file(path), path)
         except ValueError as err:   # CheckpointError is a ValueError too
             raise UserError(f"ImageNet ResNet-34 weights {path}: {str(err).splitlines()[0]}") from err
         state = {}

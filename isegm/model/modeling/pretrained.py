@@ -8,6 +8,8 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+from ..torch_file import read_torch_file
+
 logger = logging.getLogger(__name__)
 
 _WRAPPER_KEYS = ("state_dict", "model", "net")
@@ -43,14 +45,15 @@ def load_pretrained_state(module: nn.Module, path, rename: Callable[[str], str] 
 
     Raises:
         FileNotFoundError: path does not exist (nothing is downloaded).
-        ValueError: the file is not a state_dict, or none of its tensors fit the module.
+        ValueError: the file is not a state_dict, or none of its tensors fit the module; CheckpointError (a
+            ValueError) for a file that is not a readable PyTorch file (:func:`isegm.model.torch_file.read_torch_file`).
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"pretrained weights not found at {path!r}; download the ImageNet weights "
                                 f"(e.g. HRNet-Image-Classification hrnetv2_w18_imagenet_pretrained.pth) "
                                 f"and pass the local path")
-    source = _unwrap(torch.load(path, map_location="cpu", weights_only=True), path)
+    source = _unwrap(read_torch_file(path), path)
     target = module.state_dict()
 
     matched, skipped = {}, []
