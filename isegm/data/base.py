@@ -67,7 +67,7 @@ class ISDataset(Dataset):
         pseudo_objects: optional :class:`~isegm.data.pseudo.PseudoObjects` (superpixel regions or pasted
             synthetic shapes as the target), applied to the augmented sample before ``suem``; drawn from the
             item's generator. None, or all its probabilities 0, leaves items unchanged.
-        refinement: optional ``refinement(mask, rng) -> (prev_mask (1, H, W) float32, points (2N, 3) float32,
+        refinement: optional ``refinement(mask, rng, image=crop) -> (prev_mask (1, H, W) float32, points (2N, 3) float32,
             strokes)`` (e.g. :class:`isegm.inference.correction.CorrectionSimulator`): items then carry
             ``'prev_masks'`` (an initial mask to correct) and its corrective strokes as ``'points'`` in place of
             the sampler's clicks (the sampler still chooses the object); drawn from the item's generator after
@@ -232,7 +232,7 @@ class ISDataset(Dataset):
             "instances": torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32)),
         }
         if getattr(self, "refinement", None) is not None:
-            prev, points, _ = self.refinement(mask, self.rng)
+            prev, points, _ = self.refinement(mask, self.rng, image=sample.image)
             output["points"] = torch.from_numpy(np.asarray(points, dtype=np.float32))
             output["prev_masks"] = torch.from_numpy(np.ascontiguousarray(prev, dtype=np.float32))
         if self.with_image_info:

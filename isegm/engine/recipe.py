@@ -120,7 +120,7 @@ class Recipe:
             raise ValueError(f"recipe augment_preset={self.augment_preset!r}: expected one of "
                              f"{', '.join(AUGMENT_PRESETS)}")
         build_suem(self)
-        build_refinement(self)
+        build_refinement(self, load_model=False)
         build_pseudo_objects(self)
         if self.refinement is not None and self.icl_weights:
             raise ValueError("recipe refinement with icl_weights: mask refinement items have no IT-M clicks")
@@ -132,27 +132,61 @@ class Recipe:
                          step_size=self.lr_step_size)
 
 
-def build_refinement(recipe: Recipe):
+#: refinement keys that describe the click model of the initial masks (not CorrectionSimulator fields)
+_INITIAL_MODEL_KEYS = ("initial_model", "initial_model_clicks")
+
+
+def build_refinement(recipe: Recipe, load_model: bool = True):
     """The recipe's :class:`~isegm.inference.correction.CorrectionSimulator` (mask refinement training,
     "Fusing Forces"), or None without ``refinement``; its dict holds the simulator's fields (``{}``: defaults).
 
+    Initial masks from a click model: ``"initial_model": "<checkpoint .pth>"`` (a path, relative to the working
+    directory), ``"initial_model_prob": p`` and optionally ``"initial_model_clicks": (lo, hi)`` (default (1, 3))
+    make a share p of the items start from that model's NoBRS mask after lo..hi simulated clicks on the crop
+    (:class:`~isegm.inference.correction.ClickModelMasks`; CPU, no flip, no zoom-in).
+
+    Args:
+        recipe: the recipe.
+        load_model: load the initial-mask checkpoint (False: check the settings only, as the recipe does when
+            it is made; the model then is left out).
+
     Raises:
-        ValueError: ``refinement`` not a dict, an unknown field or a bad value (names the field).
+        ValueError: ``refinement`` not a dict, an unknown field or a bad value (names the field);
+            ``initial_model_prob`` > 0 without ``initial_model``; with ``load_model``, an ``initial_model`` path
+            that is no file (names it). A file that is not a checkpoint: the loader's CheckpointError.
     """
     if recipe.refinement is None:
         return None
     from dataclasses import fields
 
-    from isegm.inference.correction import CorrectionSimulator
+    from isegm.inference.correction import ClickModelMasks, CorrectionSimulator
 
     if not isinstance(recipe.refinement, dict):
         raise ValueError(f"recipe refinement must be a dict of CorrectionSimulator fields, got {recipe.refinement!r}")
-    known = {f.name for f in fields(CorrectionSimulator)}
+    known = ({f.name for f in fields(CorrectionSimulator)} - {"initial_model"}) | set(_INITIAL_MODEL_KEYS)
     unknown = sorted(set(recipe.refinement) - known)
     if unknown:
         raise ValueError(f"recipe refinement: unknown field(s) {unknown}; known: {sorted(known)}")
     kwargs = dict(recipe.refinement)
     kwargs.setdefault("max_points", recipe.num_max_points)
+    checkpoint, clicks = kwargs.pop("initial_model", None), kwargs.pop("initial_model_clicks", (1, 3))
+    if checkpoint is None and kwargs.get("initial_model_prob", 0.0) > 0:
+        raise ValueError("recipe refinement initial_model_prob > 0 needs initial_model (a click-model checkpoint)")
+    if checkpoint is not None:
+        if not isinstance(checkpoint, str) or not checkpoint:
+            raise ValueError(f"recipe refinement initial_model must be a checkpoint path, got {checkpoint!r}")
+        ClickModelMasks(None, clicks)                     # checks the click range
+        if load_model:
+            import os
+
+            from isegm.inference.predictors import get_predictor
+            from isegm.model import load_is_model
+
+            if not os.path.isfile(checkpoint):
+                raise ValueError(f"recipe refinement initial_model {checkpoint}: no such checkpoint file")
+            model = load_is_model(checkpoint, device="cpu", eval_mode=True)
+            predictor = get_predictor(model, "NoBRS", "cpu", zoom_in_params=None, with_flip=False)
+            kwargs["initial_model"] = ClickModelMasks(predictor, clicks)
     return CorrectionSimulator(**kwargs)
 
 

@@ -12,6 +12,9 @@ the Δ+ / Δ− stroke maps are the model's disk maps of those clicks), and to r
    masks have: the boundary moved in or out (erosion / dilation), a missing part (the object minus a
    random ellipse at its boundary), a spurious blob (a random ellipse next to the object), a ragged
    boundary (the mask blurred with noise and thresholded). One or two of them, drawn per item.
+   Or, with probability ``initial_model_prob``, **Y from a click model** (:class:`ClickModelMasks`): the
+   mask a click model predicts on the item's crop after 1..k clicks of RITM's simulated user, the kind of
+   initial mask a user of the refiner brings (the paper refines real model outputs).
 2. **Corrective strokes**: 1..``max_strokes`` simulated strokes (:func:`isegm.inference.user.next_stroke`,
    RITM's click rule generalised to a stroke along the error region's skeleton), each drawn on the mask
    after the previous strokes were applied by hand (:func:`isegm.geometry.apply_strokes`, the paper's Y^Δ).
@@ -29,7 +32,7 @@ import numpy as np
 from isegm.geometry import STROKE_SPACING, apply_strokes, pack_points
 from isegm.inference.user import next_stroke
 
-__all__ = ["CorrectionSimulator", "degrade_mask", "DEGRADATIONS", "CORRECTION_METRICS", "refine_prediction",
+__all__ = ["CorrectionSimulator", "ClickModelMasks", "degrade_mask", "DEGRADATIONS", "CORRECTION_METRICS", "refine_prediction",
            "correction_curves", "evaluate_corrections"]
 
 #: the kinds of initial-mask error :func:`degrade_mask` draws from
@@ -101,6 +104,42 @@ def degrade_mask(gt: np.ndarray, rng: np.random.Generator, kinds=None) -> np.nda
     return mask
 
 
+class ClickModelMasks:
+    """Initial masks from a click model: its mask after ``k`` clicks of RITM's simulated user on the object.
+
+    Args:
+        predictor: a predictor (:mod:`isegm.inference.predictors`, e.g. NoBRS over the shipped checkpoint).
+        clicks: ``(lo, hi)``: k is drawn uniformly in lo..hi (>= 1) from the item's generator.
+        thresh: probability threshold of the mask (0.49, RITM's).
+
+    Calling it: ``masks(image (H, W, 3) uint8, gt (H, W) bool, ignore (H, W) bool, rng) -> (H, W) bool``;
+    the clicks follow :class:`isegm.inference.clicker.Clicker`'s rule on the model's own masks (ignored pixels
+    excluded), so k is the only random draw.
+
+    Raises:
+        ValueError: ``clicks`` not 1 <= lo <= hi, ``thresh`` outside (0, 1).
+    """
+
+    def __init__(self, predictor, clicks=(1, 3), thresh: float = 0.49):
+        lo, hi = (int(v) for v in clicks)
+        if not 1 <= lo <= hi or not 0.0 < float(thresh) < 1.0:
+            raise ValueError(f"ClickModelMasks needs clicks (lo, hi) with 1 <= lo <= hi and 0 < thresh < 1, got "
+                             f"clicks={tuple(clicks)!r}, thresh={thresh!r}")
+        self.predictor, self.clicks, self.thresh = predictor, (lo, hi), float(thresh)
+
+    def __call__(self, image: np.ndarray, gt: np.ndarray, ignore: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        from isegm.inference.clicker import Clicker
+
+        gt_mask = np.where(ignore, -1, gt.astype(np.int32))
+        clicker = Clicker(gt_mask=gt_mask)
+        self.predictor.set_input_image(np.ascontiguousarray(image))
+        pred = np.zeros(gt.shape, bool)
+        for _ in range(int(rng.integers(self.clicks[0], self.clicks[1] + 1))):
+            clicker.make_next_click(pred)
+            pred = self.predictor.get_prediction(clicker) > self.thresh
+        return pred
+
+
 @dataclass
 class CorrectionSimulator:
     """Initial mask + corrective strokes for one training object (see the module docstring).
@@ -111,23 +150,34 @@ class CorrectionSimulator:
             keeps an evenly spaced subset of them.
         spacing: px between a stroke's clicks.
         max_width: widest simulated stroke in px.
+        initial_model: optional :class:`ClickModelMasks` (or any callable of its signature).
+        initial_model_prob: probability that Y comes from ``initial_model`` instead of :func:`degrade_mask`
+            (the coin is drawn only when a model is given, so items without one are unchanged).
     """
     max_strokes: int = 3
     max_points: int = 24
     spacing: float = STROKE_SPACING
     max_width: float = 10.0
+    initial_model: object = None
+    initial_model_prob: float = 0.0
 
     def __post_init__(self):
         if int(self.max_strokes) < 1 or int(self.max_points) < 1 or not self.spacing > 0 or not self.max_width > 0:
             raise ValueError(f"CorrectionSimulator needs max_strokes >= 1, max_points >= 1, spacing > 0, "
                              f"max_width > 0; got {self}")
+        if not 0.0 <= float(self.initial_model_prob) <= 1.0:
+            raise ValueError(f"CorrectionSimulator initial_model_prob must be in [0, 1], got {self.initial_model_prob!r}")
 
-    def __call__(self, mask: np.ndarray, rng: np.random.Generator):
+    def __call__(self, mask: np.ndarray, rng: np.random.Generator, image: np.ndarray | None = None):
         """One training pair for the object ``mask``.
 
         Args:
             mask: (H, W) float or int target: 1 object, 0 background, -1 (or < 0) ignored.
             rng: the item's generator.
+            image: (H, W, 3) uint8 crop the mask belongs to (needed by ``initial_model``).
+
+        Raises:
+            ValueError: ``initial_model`` is drawn but no ``image`` was given.
 
         Returns:
             ``(prev_mask, points, strokes)``: (1, H, W) float32 initial mask Y; (2 * max_points, 3) float32
@@ -139,7 +189,14 @@ class CorrectionSimulator:
             mask = mask[0]
         gt = mask > 0.5
         ignore = mask < 0
-        initial = degrade_mask(gt, rng) if gt.any() else np.zeros_like(gt)
+        use_model = (self.initial_model is not None and self.initial_model_prob > 0
+                     and rng.random() < self.initial_model_prob)
+        if use_model and gt.any():
+            if image is None:
+                raise ValueError("CorrectionSimulator with an initial_model needs the item's image")
+            initial = np.asarray(self.initial_model(image, gt, ignore, rng), dtype=bool)
+        else:
+            initial = degrade_mask(gt, rng) if gt.any() else np.zeros_like(gt)
         current, strokes, clicks = initial, [], []
         for k in range(int(rng.integers(1, self.max_strokes + 1))):
             stroke = next_stroke(gt, current, ignore_mask=ignore, max_width=self.max_width, index=k)

@@ -74,3 +74,53 @@ def test_recipe_refinement_field():
         replace(COCOMVAL_CPU, refinement={"max_stroke": 2})
     with pytest.raises(ValueError, match="icl_weights"):
         replace(COCOMVAL_CPU, refinement={}, icl_weights=(1, 2, 3), max_num_next_clicks=3)
+
+
+def test_initial_masks_from_a_click_model(tmp_path):
+    """With initial_model_prob 1 every item starts from the click model's mask after its simulated clicks."""
+    from pathlib import Path
+
+    from models.base import COCOMVAL_CPU
+
+    shipped = Path(__file__).resolve().parents[2] / "weights" / "hrnet18s_cocomval_itermask.pth"
+    if not shipped.is_file():
+        pytest.skip(f"needs the shipped checkpoint {shipped}")
+    recipe = replace(COCOMVAL_CPU, refinement={"initial_model": str(shipped), "initial_model_prob": 1.0,
+                                                "initial_model_clicks": (1, 1), "max_points": 12})
+    sim = build_refinement(recipe)
+    data = get_dataset("ImagesDir", _images_dir(tmp_path), refinement=sim)
+    data.set_item_seeding(0)
+    item = data[1]
+    gt = item["instances"][0].numpy() > 0.5
+    # the model's mask after one click at RITM's first click (the object's deepest pixel), on the item's crop
+    from isegm.inference.clicker import Clicker
+
+    image = (item["images"].numpy().transpose(1, 2, 0) * 255).round().astype(np.uint8)
+    clicker = Clicker(gt_mask=gt.astype(np.int32))
+    clicker.make_next_click(np.zeros_like(gt))
+    predictor = sim.initial_model.predictor
+    predictor.set_input_image(image)
+    expected = predictor.get_prediction(clicker) > 0.49
+    np.testing.assert_array_equal(item["prev_masks"][0].numpy() > 0.5, expected)
+    again = data[1]
+    assert torch.equal(again["prev_masks"], item["prev_masks"]) and torch.equal(again["points"], item["points"])
+
+
+def test_initial_model_settings_are_checked():
+    from models.base import COCOMVAL_CPU
+
+    with pytest.raises(ValueError, match="needs initial_model"):
+        replace(COCOMVAL_CPU, refinement={"initial_model_prob": 0.5})
+    with pytest.raises(ValueError, match="1 <= lo <= hi"):
+        replace(COCOMVAL_CPU, refinement={"initial_model": "x.pth", "initial_model_clicks": (3, 1)})
+    recipe = replace(COCOMVAL_CPU, refinement={"initial_model": "missing/click.pth", "initial_model_prob": 0.5})
+    with pytest.raises(ValueError, match="missing/click.pth: no such checkpoint"):
+        build_refinement(recipe)
+    with pytest.raises(ValueError, match="needs the item's image"):
+        CorrectionSimulator(initial_model=lambda *a: None, initial_model_prob=1.0)(np.ones((8, 8)), np.random.default_rng(0))
+    # probability 0: the simulator draws what it draws without a model (no extra coin)
+    mask = np.zeros((40, 40), np.float32)
+    mask[10:30, 8:25] = 1
+    a = CorrectionSimulator()(mask, np.random.default_rng(3))
+    b = CorrectionSimulator(initial_model=lambda *a: None, initial_model_prob=0.0)(mask, np.random.default_rng(3))
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
