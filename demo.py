@@ -5,7 +5,7 @@
                    [--threshold 0.5] [--overlap keep_earlier|later_wins] [--classes a,b,c]
                    [--refiner-checkpoint PATH] [IMAGE]
 
-Without --checkpoint the shipped model weights/hrnet18s_cocomval_itermask.pth is used. Controls and output
+Without --checkpoint the shipped model weights/hrnet18s_cocomval_superpixel.pth is used. Controls and output
 formats: docs/annotation.md. Bad input: one line ``error: ...`` on stderr, exit status 2.
 """
 import logging

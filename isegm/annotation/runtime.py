@@ -13,7 +13,7 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CHECKPOINT = Path("weights") / "hrnet18s_cocomval_itermask.pth"
+DEFAULT_CHECKPOINT = Path("weights") / "hrnet18s_cocomval_superpixel.pth"
 
 
 def default_predictor_params(limit_longest_size=800):
