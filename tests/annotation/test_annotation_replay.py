@@ -155,4 +155,4 @@ def test_demo_refuses_missing_checkpoint(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(runtime, "REPO_ROOT", tmp_path)
     assert demo.main(["--cpu"]) == 2
     err = capsys.readouterr().err
-    assert "hrnet18s_cocomval_itermask.pth" in err and "--checkpoint" in err
+    assert "hrnet18s_cocomval_superpixel.pth" in err and "--checkpoint" in err
