@@ -34,6 +34,14 @@ def closest(name: str, known: Iterable[str]) -> str:
     return f"; did you mean {match[0]}?" if match else ""
 
 
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose errors raise :class:`UserError` (one line through :func:`run_cli`)
+    instead of printing the usage block and exiting."""
+
+    def error(self, message):
+        raise UserError(message)
+
+
 def run_cli(main: Callable[[Optional[Sequence[str]]], Optional[int]], argv: Optional[Sequence[str]] = None) -> int:
     """Run ``main(argv)`` and turn user errors into one line on stderr and exit status 2.
 

@@ -22,16 +22,11 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from isegm.data.registry import REGISTRY, dataset_path, resolve  # noqa: E402
-from isegm.errors import UserError, float_range, int_range, run_cli  # noqa: E402
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line through run_cli instead of usage + exit
-        raise UserError(message)
+from isegm.errors import OneLineArgumentParser, UserError, float_range, int_range, run_cli  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(description="Evaluate several interactive segmentation predictors; one table and one plot.")
+    parser = OneLineArgumentParser(description="Evaluate several interactive segmentation predictors; one table and one plot.")
     parser.add_argument("--model", action="append", default=[], metavar="NAME=SPEC", required=True,
                         help="A model to compare (repeatable): NAME=ritm:PATH, unet:PATH, sam:VARIANT:PATH or grabcut.")
     parser.add_argument("--datasets", type=str, default="GrabCut,Berkeley",

@@ -19,16 +19,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from isegm.errors import UserError, run_cli  # noqa: E402
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line through run_cli instead of usage + exit
-        raise UserError(message)
+from isegm.errors import OneLineArgumentParser, UserError, run_cli  # noqa: E402
 
 
 def main(argv=None) -> int:
-    p = _Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", help="PaddleClas HRNet_W18_C .pdparams file")
     p.add_argument("dest", help="torch file to write (.pth)")
     p.add_argument("--width", type=int, default=18, choices=(18, 30, 32, 40, 44, 48, 64),

@@ -23,7 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from isegm.errors import UserError, float_range, int_range, run_cli  # noqa: E402
+from isegm.errors import OneLineArgumentParser, UserError, float_range, int_range, run_cli  # noqa: E402
 
 
 def _model_spec(text: str):
@@ -34,7 +34,7 @@ def _model_spec(text: str):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=_model_spec, action="append", default=[], metavar="NAME=CHECKPOINT",
                    help="a model to refine with (repeatable); the hand-applied strokes are always a row")
     p.add_argument("--dataset", default="COCO_MVal", help="registry name (COCO_MVal: its held-out split)")

@@ -36,7 +36,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from isegm.data.registry import REGISTRY, dataset_path, resolve  # noqa: E402
-from isegm.errors import UserError, float_range, int_range, run_cli  # noqa: E402
+from isegm.errors import OneLineArgumentParser, UserError, float_range, int_range, run_cli  # noqa: E402
 from isegm.inference.evaluation import FIRST_INTERACTIONS, INTERACTIONS, STROKE_SPACING  # noqa: E402
 from isegm.inference.predictors import PREDICTOR_MODES, check_brs_mode  # noqa: E402
 from isegm.inference.predictors.families import PREDICTOR_FAMILIES  # noqa: E402
@@ -47,13 +47,8 @@ DATASET_PATH_FLAGS = {"grabcut_path": "GRABCUT_PATH", "berkeley_path": "BERKELEY
                       "coco_mval_path": "COCO_MVAL_PATH", "sbd_path": "SBD_PATH", "pascalvoc_path": "PASCALVOC_PATH"}
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line through run_cli instead of usage + exit
-        raise UserError(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(description="NoC evaluation of an interactive segmentation model (RITM protocol).")
+    parser = OneLineArgumentParser(description="NoC evaluation of an interactive segmentation model (RITM protocol).")
     parser.add_argument("mode", nargs="?", default="NoBRS", choices=PREDICTOR_MODES,
                         help="Predictor mode: NoBRS (plain network), RGB-BRS / DistMap-BRS (input BRS: L-BFGS on "
                              "a bias of the image / click maps, full network per step), f-BRS-A / f-BRS-B / "

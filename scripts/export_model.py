@@ -25,18 +25,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from isegm.errors import UserError, float_range, int_range, run_cli  # noqa: E402
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise UserError(message)
+from isegm.errors import OneLineArgumentParser, UserError, float_range, int_range, run_cli  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
     from isegm.model.export import EXPORT_FORMATS
 
-    p = _Parser(description="Export a click model to ONNX (fp32 / int8) or TorchScript.")
+    p = OneLineArgumentParser(description="Export a click model to ONNX (fp32 / int8) or TorchScript.")
     p.add_argument("--checkpoint", required=True, help="isegm / RITM checkpoint (.pth)")
     p.add_argument("--format", required=True, choices=EXPORT_FORMATS)
     p.add_argument("--output", required=True, help="file to write (.onnx / .pt)")
