@@ -79,3 +79,17 @@ def make_fake_dataset():
     return FakeDataset([FakeSample(make_image(shape, 1), gt1, "a"),
                         FakeSample(make_image(shape, 2), gt2, "b"),
                         FakeSample(make_image(shape, 3), gt3, "empty")])
+
+
+def run_clicks(predictor, image, clicks):
+    """Probability maps after each of ``clicks`` ((y, x, is_positive) triples), added one by one."""
+    from isegm.geometry import Click
+    from isegm.inference.clicker import Clicker
+
+    predictor.set_input_image(image)
+    clicker = Clicker(image_shape=image.shape[:2])
+    outputs = []
+    for y, x, positive in clicks:
+        clicker.add_click(Click(y, x, positive))
+        outputs.append(predictor.get_prediction(clicker))
+    return outputs

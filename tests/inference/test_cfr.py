@@ -10,6 +10,7 @@ from torch import nn
 
 from eval_fixtures import randomize_weights
 from inference_fakes import DiskNet, make_fake_dataset, make_image
+from inference_fakes import run_clicks as _run_clicks
 from isegm.errors import UserError
 from isegm.inference.clicker import Click, Clicker
 from isegm.inference.predictors import get_predictor
@@ -64,13 +65,7 @@ CLICKS = [(30, 30, True), (20, 50, False), (45, 20, True)]
 
 
 def run_clicks(predictor, image, clicks=CLICKS):
-    predictor.set_input_image(image)
-    clicker = Clicker(image_shape=image.shape[:2])
-    outputs = []
-    for y, x, positive in clicks:
-        clicker.add_click(Click(y, x, positive))
-        outputs.append(predictor.get_prediction(clicker))
-    return outputs
+    return _run_clicks(predictor, image, clicks)
 
 
 def nobrs(net):

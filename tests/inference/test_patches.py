@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from inference_fakes import DiskNet, make_image
+from inference_fakes import DiskNet, make_image, run_clicks
 from isegm.inference.clicker import Click, Clicker
 from isegm.inference.predictors import get_predictor
 from isegm.inference.predictors.patches import PatchPredictor, patch_boxes, patch_starts, ramp_weights
@@ -160,16 +160,6 @@ def test_patches_without_clicks_keep_the_previous_mask_unless_it_has_a_boundary(
     assert base.calls[-1]["prev"] is not None
     predictor.set_states(state)
     np.testing.assert_array_equal(predictor.prev_prediction[0, 0].numpy(), out)
-
-
-def run_clicks(predictor, image, clicks):
-    predictor.set_input_image(image)
-    clicker = Clicker(image_shape=image.shape[:2])
-    outputs = []
-    for y, x, positive in clicks:
-        clicker.add_click(Click(y, x, positive))
-        outputs.append(predictor.get_prediction(clicker))
-    return outputs
 
 
 def test_an_image_no_larger_than_the_patch_goes_straight_through_bit_for_bit():

@@ -190,6 +190,17 @@ class BasePredictor:
         self.prev_prediction = states["prev_prediction"]
 
 
+class ClickList:
+    """Clicker-like holder of a fixed list of clicks (``get_clicks()`` only), e.g. clicks already mapped into a
+    crop or patch, for a wrapper that asks the predictor it wraps about a part of the image."""
+
+    def __init__(self, clicks):
+        self._clicks = list(clicks)
+
+    def get_clicks(self, clicks_limit=None):
+        return self._clicks[:clicks_limit] if clicks_limit is not None else list(self._clicks)
+
+
 class PredictorWrapper:
     """Base of the wrappers that compose with any predictor (CFR, focus refinement, ...).
 

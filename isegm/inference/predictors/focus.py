@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 
 from isegm.errors import UserError
-from isegm.inference.predictors.base import BasePredictor, PredictorWrapper, image_to_tensor
+from isegm.inference.predictors.base import BasePredictor, ClickList, PredictorWrapper, image_to_tensor
 from isegm.inference.transforms import clamp_bbox, expand_bbox, get_bbox_from_mask, get_roi_image_nd
 
 __all__ = ["FocusRefinePredictor", "focus_box", "progressive_merge"]
@@ -139,16 +139,6 @@ def progressive_merge(pred: np.ndarray, refined: np.ndarray, prev_mask: np.ndarr
     if region is not None:
         out[rmin:rmax + 1, cmin:cmax + 1][region] = refined[region]
     return out
-
-
-class _CropClicks:
-    """Clicker-like holder of clicks already mapped into the crop (``get_clicks()`` only)."""
-
-    def __init__(self, clicks):
-        self._clicks = clicks
-
-    def get_clicks(self, clicks_limit=None):
-        return self._clicks[:clicks_limit] if clicks_limit is not None else list(self._clicks)
 
 
 class FocusRefinePredictor(PredictorWrapper):
@@ -246,7 +236,7 @@ class FocusRefinePredictor(PredictorWrapper):
         crop_clicks = [c.copy(coords=(crop_h * (c.coords[0] - rmin) / height, crop_w * (c.coords[1] - cmin) / width))
                        for c in clicks]
         self.crop_predictor.set_input_image(crop[:, :3])
-        probs = self.crop_predictor.get_prediction(_CropClicks(crop_clicks), prev_mask=crop[:, 3:])
+        probs = self.crop_predictor.get_prediction(ClickList(crop_clicks), prev_mask=crop[:, 3:])
         probs = torch.from_numpy(probs)[None, None]
         if (crop_h, crop_w) != (height, width):
             probs = F.interpolate(probs, size=(height, width), mode="bilinear", align_corners=True)

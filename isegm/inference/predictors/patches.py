@@ -36,7 +36,7 @@ from typing import List, Tuple
 import numpy as np
 import torch
 
-from isegm.inference.predictors.base import PredictorWrapper, check_rgb_image, image_to_tensor
+from isegm.inference.predictors.base import ClickList, PredictorWrapper, check_rgb_image, image_to_tensor
 
 __all__ = ["PatchPredictor", "patch_starts", "patch_boxes", "ramp_weights"]
 
@@ -110,16 +110,6 @@ def patch_boxes(shape, patch_size, overlap: int) -> List[PatchBox]:
     ys, xs = patch_starts(height, ph, overlap), patch_starts(width, pw, overlap)
     hh, ww = min(ph, height), min(pw, width)
     return [(int(y), int(x), int(y) + hh, int(x) + ww) for y in ys for x in xs]
-
-
-class _PatchClicks:
-    """Clicker-like holder of the clicks of one patch, in patch coordinates (``get_clicks()`` only)."""
-
-    def __init__(self, clicks):
-        self._clicks = clicks
-
-    def get_clicks(self, clicks_limit=None):
-        return self._clicks[:clicks_limit] if clicks_limit is not None else list(self._clicks)
 
 
 class PatchPredictor(PredictorWrapper):
@@ -260,7 +250,7 @@ class PatchPredictor(PredictorWrapper):
                 patch_clicks = [c.copy(coords=(c.coords[0] - y0, c.coords[1] - x0))
                                 for c, keep in zip(clicks, inside) if keep]
                 self.predictor.set_input_image(np.ascontiguousarray(self._image[y0:y1, x0:x1]))
-                probs = self.predictor.get_prediction(_PatchClicks(patch_clicks),
+                probs = self.predictor.get_prediction(ClickList(patch_clicks),
                                                       prev_mask=np.ascontiguousarray(crop_prev))
                 probs = np.asarray(probs, dtype=np.float32)
                 if probs.shape != (y1 - y0, x1 - x0):
