@@ -158,17 +158,6 @@ def _remove_empty_parents(folder: Path, top: Path) -> None:
         folder = folder.parent
 
 
-def cpu_has_native_bf16() -> bool:
-    """Whether oneDNN has its bf16 kernels on this CPU (AVX-512 and newer: AVX-512 BF16, AMX); False on AVX2-only
-    CPUs, where bf16 is emulated (``torch.ops.mkldnn._is_mkldnn_bf16_supported``)."""
-    import torch
-
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
 def main(argv=None):
     """Train; returns the run's :class:`~isegm.utils.exp.ExpPaths`. Bad input raises UserError (see run_cli)."""
     args = parse_args(argv)
@@ -211,6 +200,8 @@ def main(argv=None):
                                level=logging.INFO if rank == 0 else logging.WARNING)
         logger.info("command: %s", " ".join(sys.argv))
         logger.info("run folder: %s, device: %s, torch %s", exp.root, device, torch.__version__)
+        from isegm.inference.paths import cpu_has_native_bf16
+
         if args.amp == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
             logger.warning("--amp bf16: this CPU has no AVX-512 (capability %s), "
                            "so bf16 is emulated and training is several times slower than fp32 "

@@ -494,7 +494,8 @@ class AnnotationApp(ttk.Frame):
             t = self.view.last_prediction_time
             parts.append(f"last prediction: {t * 1000:.0f} ms" if t is not None else "last prediction: -")
         if self.model_info.get("checkpoint"):
-            parts.append(f"model: {self.model_info['checkpoint']} on {self.model_info.get('device', '?')}")
+            path = f" ({self.model_info['inference']})" if self.model_info.get("inference") else ""
+            parts.append(f"model: {self.model_info['checkpoint']} on {self.model_info.get('device', '?')}{path}")
         if self._has_refiner():
             parts.append("refiner: " + ("refining" if self.controller.refining
                                         else "on" if self.controller.refiner_enabled else "off"))

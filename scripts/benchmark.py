@@ -15,6 +15,16 @@ For each architecture it measures, in a fresh subprocess (so peak memory is that
   * with ``--exported`` / ``--precisions``: the same SPC with the NoBRS predictor running an exported ONNX
     (onnxruntime, fp32 or int8) or TorchScript file from ``scripts/export_model.py``, or bf16 autocast.
 
+With ``--original RITM_CHECKOUT`` it instead times this code against the original RITM code (a checkout of
+SamsungLabs/ritm_interactive_segmentation that runs here), side by side on one machine: the original's own
+``scripts/evaluate_model.py NoBRS`` and ours on the same checkpoint and dataset folder, in alternating runs
+(``--rounds``), for each inference path of ``--paths`` (``exact``: RITM's numerics; tags joined by ``+``:
+``bf16``, ``bnfold``, ``cl`` as in :mod:`isegm.inference.paths`; ``fastest``: the GUI default here; or an
+``.onnx`` file from ``scripts/export_model.py``). It prints per path the median SPC, its ratio to the
+original's, NoC@85/90, the largest per-click IoU difference from the original and how many samples' click
+sequences split off, against the targets of issue 13 (fp32: SPC <= 0.6x with identical IoUs; bf16:
+SPC <= 0.35x with NoC@90 within 0.05).
+
 Weights are seeded random (speed does not depend on them), or ``--checkpoint``'s. The BRS modes are
 the exception: how many L-BFGS evaluations a click takes depends on whether the network already
 respects the clicks, so measure them with a trained checkpoint (a random network disobeys every click).
@@ -25,6 +35,9 @@ respects the clicks, so measure them with a trained checkpoint (a random network
         --spc-modes NoBRS,RGB-BRS,DistMap-BRS,f-BRS-B,f-BRS-C --spc-images 2 --spc-clicks 10 --train-steps 0
     python scripts/benchmark.py --archs hrnet18s_itermask --checkpoint weights/hrnet18s_cocomval_itermask.pth \
         --exported h18s.onnx,h18s_int8.onnx,h18s.pt --precisions bf16 --train-steps 0   # export / precision SPC
+    python scripts/benchmark.py --original ../ritm_interactive_segmentation \
+        --checkpoint weights/hrnet18s_cocomval_superpixel.pth --dataset GrabCut --threads 2 \
+        --paths exact,bnfold+cl,bf16+bnfold+cl,h18s.onnx --rounds 2   # against the original RITM code
 """
 from __future__ import annotations
 
@@ -173,6 +186,156 @@ def _cvpr_params(arch: str) -> dict:
     return cvpr_predictor_params(arch)
 
 
+TARGETS = {"fp32": 0.6, "bf16": 0.35}  # SPC as a fraction of the original's fp32 SPC (issue 13)
+_PATH_FLAGS = {"bf16": ["--precision", "bf16"], "bnfold": ["--fold-bn"], "cl": ["--channels-last"]}
+
+
+def _path_flags(path: str, device: str) -> list:
+    """evaluate_model.py flags of one ``--paths`` entry (see the module docstring).
+
+    Raises:
+        SystemExit: an unknown tag or a missing .onnx file (one line)."""
+    if path.lower().endswith(".onnx"):
+        if not Path(path).is_file():
+            raise SystemExit(f"error: --paths {path}: no such ONNX file (make one with scripts/export_model.py)")
+        return ["--backend", "onnx"]
+    if path == "exact":
+        return []
+    if path == "fastest":
+        from isegm.inference.paths import fastest_path
+
+        tags = fastest_path(device).tags
+    else:
+        tags = path.split("+")
+    bad = [t for t in tags if t not in _PATH_FLAGS]
+    if bad:
+        raise SystemExit(f"error: --paths {path}: unknown tag {bad[0]!r}; expected exact, fastest, an .onnx file "
+                         f"or tags {'+'.join(_PATH_FLAGS)}")
+    return [flag for t in tags for flag in _PATH_FLAGS[t]]
+
+
+def _table_row(text: str, dataset: str) -> dict:
+    """NoC@85/90 and SPC from the results table an evaluate_model.py printed (RITM's and ours share the first
+    nine columns: mode, dataset, NoC@80/85/90, NoF@85/90, SPC, time)."""
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 9 and cells[1].lower() == dataset.lower():
+            return {"noc85": float(cells[3]), "noc90": float(cells[4]), "spc_s": float(cells[7])}
+    raise RuntimeError(f"no {dataset} row in the output:\n{text[-1500:]}")
+
+
+def _original_ious(folder: Path) -> list:
+    """The per-click IoUs the original wrote with --save-ious (a pickle of NumPy arrays; only NumPy classes are
+    let through)."""
+    import pickle
+
+    import numpy as np
+
+    class _NumpyOnly(pickle.Unpickler):
+        def find_class(self, module, name):
+            if module.split(".")[0] == "numpy":
+                return super().find_class(module, name)
+            raise pickle.UnpicklingError(f"refusing {module}.{name} in {folder}")
+
+    (path,) = list(folder.rglob("ious/*.pkl"))
+    with open(path, "rb") as f:
+        return [np.asarray(a, dtype=np.float64) for a in _NumpyOnly(f).load()]
+
+
+def _our_ious(folder: Path) -> list:
+    import numpy as np
+
+    path = min(folder.rglob("ious/*.npy"), key=lambda f: len(f.name))  # <stem>.npy, not <stem>_<metric>.npy
+    return [row[~np.isnan(row)].astype(np.float64) for row in np.load(path)]
+
+
+def versus_original(args) -> dict:
+    """Alternating runs of the original's and our evaluate_model.py (see the module docstring); prints the
+    comparison and returns it as a dict."""
+    import tempfile
+
+    import numpy as np
+    import yaml
+
+    original = Path(args.original).resolve()
+    script = original / "scripts" / "evaluate_model.py"
+    if not script.is_file() or not (original / "config.yml").is_file():
+        raise SystemExit(f"error: --original {original}: expected a RITM checkout with scripts/evaluate_model.py "
+                         f"and config.yml")
+    if not args.checkpoint or not Path(args.checkpoint).is_file():
+        raise SystemExit(f"error: --original needs --checkpoint FILE.pth (got {args.checkpoint!r})")
+    from isegm.data.registry import resolve
+
+    spec = resolve(args.dataset)
+    name = spec.name
+    folder = Path(args.dataset_path or REPO.parent / "shared" / "datasets" / name).resolve()
+    if not folder.is_dir():
+        raise SystemExit(f"error: dataset folder {folder} not found (pass --dataset-path)")
+    key = spec.config_key
+    device = "cpu" if args.device == "cpu" else "cuda"
+    paths = [p for p in args.paths.split(",") if p]
+    flags = {p: _path_flags(p, device) for p in paths}
+    checkpoint = str(Path(args.checkpoint).resolve())
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    dev = ["--cpu"] if device == "cpu" else ["--gpus", "0"]
+    runs = {"original": []} | {p: [] for p in paths}
+    ious = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        config = yaml.safe_load((original / "config.yml").read_text())
+        config[key] = str(folder)
+        (Path(tmp) / "config.yml").write_text(yaml.safe_dump(config))
+        for r in range(args.rounds):
+            for label in runs:
+                logs = Path(tmp) / f"{label.replace('/', '_')}_{r}"
+                if label == "original":
+                    cmd = [sys.executable, str(script), "NoBRS", "--checkpoint", checkpoint, "--datasets", name,
+                           "--config-path", str(Path(tmp) / "config.yml"), "--logs-path", str(logs),
+                           "--save-ious"] + dev
+                    cwd = original
+                else:
+                    target = str(Path(label).resolve()) if label.lower().endswith(".onnx") else checkpoint
+                    cmd = [sys.executable, str(REPO / "scripts" / "evaluate_model.py"), "NoBRS", "--checkpoint",
+                           target, "--datasets", name, "--dataset-path", f"{name}={folder}", "--logs-path", str(logs),
+                           "--save-ious", "--no-progress"] + dev + flags[label]
+                    cwd = REPO
+                proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env)
+                if proc.returncode != 0:
+                    raise SystemExit(f"error: {label} run failed (rc {proc.returncode}): "
+                                     f"{(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+                row = _table_row(proc.stdout, name)
+                runs[label].append(row)
+                if r == 0:
+                    ious[label] = _original_ious(logs) if label == "original" else _our_ious(logs)
+                print(f"round {r + 1} {label}: SPC {row['spc_s']:.3f} s, NoC@85/90 {row['noc85']:.2f}/"
+                      f"{row['noc90']:.2f}", flush=True)
+    base = statistics.median(row["spc_s"] for row in runs["original"])
+    ref = ious["original"]
+    result = {"dataset": name, "samples": len(ref), "threads": args.threads, "rounds": args.rounds,
+              "checkpoint": checkpoint, "paths": {}}
+    print(f"\n{name}, {len(ref)} samples, {args.threads} threads, median of {args.rounds} alternating rounds; "
+          f"original RITM fp32 SPC {base:.3f} s")
+    print(f"{'path':<28}{'SPC s':>8}{'ratio':>8}{'NoC@85':>8}{'NoC@90':>8}{'max dIoU':>10}{'split':>7}  target")
+    for label, rows in runs.items():
+        spc = statistics.median(row["spc_s"] for row in rows)
+        mine = ious[label]
+        diffs = [np.abs(a[:min(len(a), len(b))] - b[:min(len(a), len(b))]).max(initial=0.0) for a, b in zip(mine, ref)]
+        split = sum(len(a) != len(b) or d > 1e-3 for a, b, d in zip(mine, ref, diffs))
+        precision = "bf16" if "bf16" in flags.get(label, []) or (label == "fastest" and "bf16" in flags[label]) \
+            else "fp32"
+        target = "" if label == "original" else f"<= {TARGETS[precision]}x ({precision})"
+        ratio = spc / base
+        if target:
+            ok = ratio <= TARGETS[precision] and (split == 0 if precision == "fp32" else
+                                                  abs(rows[0]["noc90"] - runs["original"][0]["noc90"]) <= 0.05)
+            target += " met" if ok else " not met"
+        print(f"{label:<28}{spc:>8.3f}{ratio:>8.2f}{rows[0]['noc85']:>8.2f}{rows[0]['noc90']:>8.2f}"
+              f"{max(diffs):>10.1e}{split:>7}  {target}")
+        result["paths"][label] = {"spc_s": [row["spc_s"] for row in rows], "ratio": ratio,
+                                  "noc85": rows[0]["noc85"], "noc90": rows[0]["noc90"],
+                                  "max_iou_diff": float(max(diffs)), "samples_split": int(split)}
+    return result
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--archs", default=",".join(DEFAULT_ARCHS))
@@ -189,6 +352,12 @@ def main(argv=None):
                    "scripts/export_model.py: SPC of the NoBRS predictor on each (one arch, CPU)")
     p.add_argument("--precisions", default="", help="comma-separated precisions (fp32, bf16) for NoBRS SPC")
     p.add_argument("--json", default=None, help="also write the results to this json file")
+    p.add_argument("--original", default=None, metavar="RITM_CHECKOUT",
+                   help="time this code against the original RITM code in that checkout (see above)")
+    p.add_argument("--paths", default="exact,fastest", help="with --original: inference paths to time")
+    p.add_argument("--dataset", default="GrabCut", help="with --original: the dataset (registry name)")
+    p.add_argument("--dataset-path", default=None, help="with --original: its folder (default ../shared/datasets)")
+    p.add_argument("--rounds", type=int, default=2, help="with --original: alternating rounds")
     p.add_argument("--_child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
@@ -202,7 +371,12 @@ def main(argv=None):
 
     import torch
     print(f"torch {torch.__version__}, device {args.device}, threads {args.threads}, "
-          f"cpu count {os.cpu_count()}")
+          f"cpu count {os.cpu_count()}, cpu capability {torch.backends.cpu.get_cpu_capability()}")
+    if args.original:
+        result = versus_original(args)
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=2))
+        return
     rows = []
     for arch in args.archs.split(","):
         cmd = [sys.executable, __file__, "--_child", arch, "--device", args.device, "--threads", str(args.threads),

@@ -151,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Network precision of the torch backend (bf16: autocast; slow on AVX2-only CPUs).")
     parser.add_argument("--fold-bn", action="store_true",
                         help="Fold BatchNorm into the convolutions (torch backend; outputs within ~1e-6).")
+    parser.add_argument("--channels-last", action="store_true",
+                        help="Store convolution weights NHWC (torch backend; faster oneDNN kernels on the CPU, "
+                             "outputs within ~1e-6, so not RITM-exact).")
     parser.add_argument("--compile", nargs="?", const="default", default="none",
                         choices=("none", "default", "reduce-overhead", "max-autotune"),
                         help="torch.compile the network (torch backend, fp32, NoBRS; 'reduce-overhead' = CUDA "
@@ -212,7 +215,7 @@ def parse_args(argv=None):
                             acf=args.acf, cf_clicks=args.cf_clicks, focus_refine=args.focus_refine,
                             interaction=args.interaction, first_interaction=args.first_interaction,
                             stroke_spacing=args.stroke_spacing, backend=args.backend, precision=args.precision,
-                            fold_bn=args.fold_bn, compile=args.compile,
+                            fold_bn=args.fold_bn, channels_last=args.channels_last, compile=args.compile,
                             **extra)
     return args, settings, cfg
 

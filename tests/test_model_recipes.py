@@ -75,3 +75,14 @@ def test_pseudo_object_ablation_scripts_differ_from_their_control_only_in_pseudo
         variant = importlib.import_module(f"models.cocomval.hrnet18s_cocomval_finetune_{name}").RECIPE
         assert variant.pseudo_objects == {field: 0.5}
         assert dc_replace(variant, pseudo_objects=None) == control
+
+
+def test_superpixel_follow_ups_change_one_thing_each():
+    from dataclasses import replace as dc_replace
+
+    superpixel = importlib.import_module("models.cocomval.hrnet18s_cocomval_finetune_superpixel").RECIPE
+    longer = importlib.import_module("models.cocomval.hrnet18s_cocomval_finetune_superpixel_long").RECIPE
+    more = importlib.import_module("models.cocomval.hrnet18s_cocomval_finetune_superpixel80").RECIPE
+    assert (superpixel.epochs, longer.epochs) == (3, 12) and dc_replace(longer, epochs=3) == superpixel
+    assert more.pseudo_objects == {"superpixel_prob": 0.8}
+    assert dc_replace(more, pseudo_objects=superpixel.pseudo_objects) == superpixel

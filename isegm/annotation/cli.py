@@ -28,6 +28,14 @@ class ArgumentParser(argparse.ArgumentParser):
         raise UserError(message.splitlines()[0])
 
 
+def inference_flag(parser):
+    """``--inference fastest|exact`` of the GUIs (demo.py, python -m isegm.web)."""
+    parser.add_argument("--inference", choices=("fastest", "exact"), default="fastest",
+                        help="fastest (default): BatchNorm folded, channels-last weights and, on CPUs with native "
+                             "bf16, bf16 (see isegm.inference.paths); exact: RITM's fp32 numerics. Sessions record "
+                             "it and scripts/annotate.py replays on the same path")
+
+
 def _common_flags(parser):
     device = parser.add_mutually_exclusive_group()
     device.add_argument("--cpu", action="store_true", help="run the model on the CPU")
@@ -56,6 +64,7 @@ def demo_parser():
     p.add_argument("--refiner-checkpoint", default=None, metavar="PATH",
                    help="a second model, the refiner (e.g. weights/hrnet18s_cocomval_refiner.pth): objects started "
                         "from an external mask are corrected by it while the GUI's refiner switch (R) is on")
+    inference_flag(p)
     return p
 
 
@@ -144,7 +153,7 @@ def check_checkpoint(path_text, flag="--checkpoint"):
     return path
 
 
-def load_predictor(checkpoint, device, params, flag="--checkpoint"):
+def load_predictor(checkpoint, device, params, flag="--checkpoint", inference=None):
     """Load the network of a RITM-format checkpoint and build one predictor for it, as the demo, the replay
     script and the web view do (:func:`isegm.annotation.runtime.load_net`, then
     :func:`isegm.annotation.runtime.build_predictor`).
@@ -152,6 +161,7 @@ def load_predictor(checkpoint, device, params, flag="--checkpoint"):
     Args:
         checkpoint: path of the ``.pth`` file. device: ``torch.device``. params: plain-data predictor parameters
             (:func:`isegm.annotation.runtime.default_predictor_params`, or those recorded in a session).
+        inference: the :class:`~isegm.inference.paths.InferencePath` (None: exact).
     Returns:
         (net in eval mode, predictor).
     Raises:
@@ -161,7 +171,7 @@ def load_predictor(checkpoint, device, params, flag="--checkpoint"):
     # torch.load of a text or truncated file raises whatever its unpickler meets (IndexError, EOFError,
     # UnpicklingError, RuntimeError, ...): any failure to load the user's file is reported as bad input.
     try:
-        net = runtime.load_net(checkpoint, device)
+        net = runtime.load_net(checkpoint, device, inference)
     except Exception as exc:  # noqa: BLE001 - see above
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise UserError(f"cannot load model from {flag} {checkpoint}: not a readable RITM-format "
@@ -172,7 +182,7 @@ def load_predictor(checkpoint, device, params, flag="--checkpoint"):
         raise UserError(f"cannot build a predictor for {flag} {checkpoint}: {exc}") from None
 
 
-def load_refiner(checkpoint, device, params, flag="--refiner-checkpoint"):
+def load_refiner(checkpoint, device, params, flag="--refiner-checkpoint", inference=None):
     """Load the refiner of ``--refiner-checkpoint`` (already checked by :func:`check_checkpoint` with that flag)
     as :func:`load_predictor` does, and check it has a previous-mask input (where a refiner takes the external
     mask). Used by ``demo.py`` and ``python -m isegm.web``.
@@ -182,7 +192,7 @@ def load_refiner(checkpoint, device, params, flag="--refiner-checkpoint"):
     Raises:
         UserError: not a loadable checkpoint, no predictor for it, or a network without a previous-mask input.
     """
-    net, predictor = load_predictor(checkpoint, device, params, flag)
+    net, predictor = load_predictor(checkpoint, device, params, flag, inference)
     if not getattr(net, "with_prev_mask", False):
         raise UserError(f"{flag} {checkpoint}: {type(net).__name__} has no previous-mask input; a refiner takes "
                         f"the external mask there (use an *_itermask or refiner model)")
@@ -265,15 +275,17 @@ def prepare_demo(argv=None, load_model=True) -> DemoSetup:
     if not load_model:
         return setup
     runtime.make_deterministic()
-    net, predictor = load_predictor(checkpoint, device, params)
-    settings = runtime.session_settings(checkpoint, device, params)
+    inference = runtime.inference_path(args.inference, device)
+    net, predictor = load_predictor(checkpoint, device, params, inference=inference)
+    settings = runtime.session_settings(checkpoint, device, params, inference=inference)
     refiner = None
     if refiner_checkpoint is not None:
-        _refiner_net, refiner = load_refiner(refiner_checkpoint, device, params)
+        _refiner_net, refiner = load_refiner(refiner_checkpoint, device, params, inference=inference)
         settings["refiner"] = runtime.session_settings(refiner_checkpoint, device, params)["checkpoint"]
     setup.controller = AnnotationSession(predictor, threshold=args.threshold, overlap_rule=args.overlap,
                                          settings=settings, class_names=classes, refiner=refiner)
     setup.model_info = {"checkpoint": checkpoint.name, "device": str(device),
+                        "inference": "onnx" if runtime.is_onnx(checkpoint) else "+".join(inference.tags) or "exact",
                         "with_prev_mask": bool(getattr(net, "with_prev_mask", False))}
     if refiner_checkpoint is not None:
         setup.model_info["refiner"] = refiner_checkpoint.name
@@ -305,17 +317,22 @@ def replay(argv=None):
     device = device_of(args)
     settings = dict(session.get("settings") or {})
     predictor_params = settings.get("predictor") or runtime.default_predictor_params()
+    try:
+        inference = runtime.recorded_inference(settings, str(args.clicks))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     runtime.make_deterministic()
     runtime.apply_recorded_runtime(settings, device)
     recorded_sha = (settings.get("checkpoint") or {}).get("sha256")
     if recorded_sha and recorded_sha != runtime.file_sha256(checkpoint):
         logger.warning("checkpoint %s differs from the recorded one (%s): masks will differ",
                        checkpoint, (settings.get("checkpoint") or {}).get("name"))
-    _net, predictor = load_predictor(checkpoint, device, predictor_params)
+    _net, predictor = load_predictor(checkpoint, device, predictor_params, inference=inference)
     try:
         controller = AnnotationSession(predictor, threshold=session.get("threshold", 0.5),
                                        overlap_rule=session.get("overlap_rule", overlap.DEFAULT_RULE),
-                                       settings=runtime.session_settings(checkpoint, device, predictor_params))
+                                       settings=runtime.session_settings(checkpoint, device, predictor_params,
+                                                                         inference=inference))
         controller.set_image(image, image_path.name)
         controller.restore(session, check_image=not args.ignore_image_hash)
     except ValueError as exc:

@@ -101,13 +101,33 @@ def runtime_info(device):
     return {"torch": torch.__version__, "device": str(device), "num_threads": int(torch.get_num_threads())}
 
 
-def load_net(checkpoint, device):
-    """Load a RITM-format checkpoint with :func:`isegm.model.load_is_model` in eval mode; an ``.onnx`` file
-    from ``scripts/export_model.py`` runs through onnxruntime on the CPU instead (NoBRS only; see
-    :func:`isegm.inference.predictors.onnx.load_backend_net`)."""
+def inference_path(name, device):
+    """The :class:`~isegm.inference.paths.InferencePath` of the GUIs' ``--inference`` flag: ``'fastest'``
+    (:func:`~isegm.inference.paths.fastest_path` on ``device``, the default) or ``'exact'`` (RITM's numerics)."""
+    from isegm.inference.paths import InferencePath, fastest_path
+
+    if name not in ("fastest", "exact"):
+        raise ValueError(f"--inference {name!r}: expected 'fastest' or 'exact'")
+    return fastest_path(device) if name == "fastest" else InferencePath.exact()
+
+
+def is_onnx(checkpoint) -> bool:
+    return str(checkpoint).lower().endswith(".onnx")
+
+
+def load_net(checkpoint, device, inference=None):
+    """Load a RITM-format checkpoint with :func:`isegm.model.load_is_model` in eval mode, run on the
+    :class:`~isegm.inference.paths.InferencePath` ``inference`` (None: exact); an ``.onnx`` file from
+    ``scripts/export_model.py`` runs through onnxruntime on the CPU instead (NoBRS only, ``inference`` ignored;
+    see :func:`isegm.inference.predictors.onnx.load_backend_net`)."""
     from isegm.inference.predictors.onnx import load_backend_net
 
-    return load_backend_net(checkpoint, device, "onnx" if str(checkpoint).lower().endswith(".onnx") else "torch")
+    if is_onnx(checkpoint):
+        return load_backend_net(checkpoint, device, "onnx")
+    if inference is None or inference.is_exact:
+        return load_backend_net(checkpoint, device, "torch")
+    return load_backend_net(checkpoint, device, "torch", inference.precision, fold_bn=inference.fold_bn,
+                            channels_last=inference.channels_last)
 
 
 def build_predictor(net, device, predictor_params):
@@ -128,13 +148,29 @@ def build_predictor(net, device, predictor_params):
     return get_predictor(net, brs_mode, device, zoom_in_params=zoom, **params)
 
 
-def session_settings(checkpoint, device, predictor_params, checkpoint_hash=True):
-    """Settings block recorded in sessions/outputs: checkpoint path (+ sha256), predictor params, runtime."""
+def session_settings(checkpoint, device, predictor_params, checkpoint_hash=True, inference=None):
+    """Settings block recorded in sessions/outputs: checkpoint path (+ sha256), predictor params, runtime, and
+    the inference path (``inference``, an :class:`~isegm.inference.paths.InferencePath`; omitted when None or
+    exact, so sessions of the exact path read as before)."""
     checkpoint = Path(checkpoint)
     info = {"path": str(checkpoint), "name": checkpoint.name}
     if checkpoint_hash and checkpoint.is_file():
         info["sha256"] = file_sha256(checkpoint)
-    return {"checkpoint": info, "predictor": dict(predictor_params), "runtime": runtime_info(device)}
+    settings = {"checkpoint": info, "predictor": dict(predictor_params), "runtime": runtime_info(device)}
+    if inference is not None and not inference.is_exact and not is_onnx(checkpoint):
+        settings["inference"] = inference.to_json()
+    return settings
+
+
+def recorded_inference(settings, where="session"):
+    """The inference path a session was recorded with (``settings['inference']``; absent: exact).
+
+    Raises:
+        ValueError: a malformed record (the message names ``where``).
+    """
+    from isegm.inference.paths import InferencePath
+
+    return InferencePath.from_json((settings or {}).get("inference"), f"{where}: settings.inference")
 
 
 def apply_recorded_runtime(settings, device):

@@ -473,14 +473,17 @@ class EvalSettings:
         precision: 'fp32' or 'bf16' (torch backend only: autocast around the network call).
         fold_bn: torch backend: BatchNorm folded into the convolutions before evaluation
             (:func:`isegm.model.fusion.optimize_for_inference`); label tag ``bnfold``.
+        channels_last: torch backend: convolution weights NHWC (faster oneDNN CPU kernels, sums differ ~1e-6);
+            label tag ``cl``.
         compile: torch backend, fp32, NoBRS: ``torch.compile`` mode of the network
             (:data:`isegm.inference.predictors.onnx.COMPILE_MODES`, 'none' = eager); label tag ``compile``.
-            All four are recorded in the results json.
+            All five are recorded in the results json.
 
     Raises:
         UserError: ``cf_n`` < 0, ``cf_clicks`` < 1, or ``acf`` / ``cf_clicks`` without ``cf_n`` >= 1;
             an unknown clicker, ``click_sigma`` < 0, ``repeats`` < 1, ``seed`` < 0, a ``resize`` side < 1;
-            an unknown backend / precision or bf16 with an exported backend; ``fold_bn`` or ``compile`` with
+            an unknown backend / precision or bf16 with an exported backend; ``fold_bn``, ``channels_last`` or
+            ``compile`` with
             an exported backend, ``compile`` with bf16 or a BRS mode, an unknown compile mode.
     """
 
@@ -516,6 +519,7 @@ class EvalSettings:
     backend: str = "torch"
     precision: str = "fp32"
     fold_bn: bool = False
+    channels_last: bool = False
     compile: str = "none"
 
     def __post_init__(self):
@@ -530,8 +534,9 @@ class EvalSettings:
                             f"{', '.join(BACKENDS)}, a precision in {', '.join(PRECISIONS)}, bf16 only with torch")
         if self.compile not in COMPILE_MODES:
             raise UserError(f"--compile {self.compile!r}: expected one of {', '.join(COMPILE_MODES)}")
-        if (self.fold_bn or self.compile != "none") and self.backend != "torch":
-            raise UserError(f"--fold-bn / --compile need --backend torch, got --backend {self.backend}")
+        if (self.fold_bn or self.channels_last or self.compile != "none") and self.backend != "torch":
+            raise UserError(f"--fold-bn / --channels-last / --compile need --backend torch, got --backend "
+                            f"{self.backend}")
         if self.compile != "none" and (self.precision != "fp32" or self.mode != "NoBRS"):
             raise UserError(f"--compile {self.compile} runs the fp32 NoBRS predictor only (got {self.mode}, "
                             f"--precision {self.precision}): BRS needs the model's inner methods")
@@ -603,7 +608,7 @@ class EvalSettings:
                 name += f"_{extra}" if name else extra
         for tag in ((self.backend,) if self.backend != "torch" else ()) + (
                 (self.precision,) if self.precision != "fp32" else ()) + (("bnfold",) if self.fold_bn else ()) + (
-                ("compile",) if self.compile != "none" else ()):
+                ("cl",) if self.channels_last else ()) + (("compile",) if self.compile != "none" else ()):
             name += f"_{tag}" if name else tag
         return name
 
@@ -693,7 +698,7 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
 
         def load_model(path, dev):
             return load_backend_net(path, dev, settings.backend, settings.precision, fold_bn=settings.fold_bn,
-                                    compile_mode=settings.compile)
+                                    compile_mode=settings.compile, channels_last=settings.channels_last)
 
     checkpoints = [Path(c) for c in checkpoints]
     logs_path = Path(logs_path)
@@ -710,7 +715,7 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
         "focus_refine": settings.focus_refine, "interaction": settings.interaction,
         "first_interaction": settings.first_interaction, "stroke_spacing": settings.stroke_spacing,
         "backend": settings.backend, "precision": settings.precision, "fold_bn": settings.fold_bn,
-        "compile": settings.compile,
+        "channels_last": settings.channels_last, "compile": settings.compile,
         "eval_mode": settings.eval_mode,
         "n_clicks": settings.n_clicks, "min_n_clicks": settings.min_n_clicks, "target_iou": target_iou,
         "thresh": settings.thresh, "max_size": settings.max_size, "max_samples": settings.max_samples,

@@ -79,6 +79,7 @@ def web_parser():
     p.add_argument("--refiner-checkpoint", default=None, metavar="PATH",
                    help="a second model, the refiner (e.g. weights/hrnet18s_cocomval_refiner.pth): objects started "
                         "from an external mask are corrected by it while the page's refiner switch is on")
+    annotation_cli.inference_flag(p)
     return p
 
 
@@ -159,11 +160,13 @@ def prepare_web(argv=None, load_model=True) -> WebSetup:
     from isegm.web.server import create_app
 
     runtime.make_deterministic()
-    net, _ = annotation_cli.load_predictor(checkpoint, device, params)  # refuses a bad file before listening
-    settings = runtime.session_settings(checkpoint, device, params)
+    inference = runtime.inference_path(args.inference, device)
+    # refuses a bad file before listening
+    net, _ = annotation_cli.load_predictor(checkpoint, device, params, inference=inference)
+    settings = runtime.session_settings(checkpoint, device, params, inference=inference)
     refiner_net = None
     if refiner_checkpoint is not None:  # the demo's checks (loadable, a previous-mask input), before listening
-        refiner_net, _ = annotation_cli.load_refiner(refiner_checkpoint, device, params)
+        refiner_net, _ = annotation_cli.load_refiner(refiner_checkpoint, device, params, inference=inference)
         settings["refiner"] = runtime.session_settings(refiner_checkpoint, device, params)["checkpoint"]
 
     def make_session():
@@ -172,6 +175,7 @@ def prepare_web(argv=None, load_model=True) -> WebSetup:
                                  overlap_rule=args.overlap, settings=settings, class_names=classes, refiner=refiner)
 
     model_info = {"checkpoint": checkpoint.name, "device": str(device),
+                  "inference": "onnx" if runtime.is_onnx(checkpoint) else "+".join(inference.tags) or "exact",
                   "with_prev_mask": bool(getattr(net, "with_prev_mask", False))}
     if refiner_checkpoint is not None:
         model_info["refiner"] = refiner_checkpoint.name

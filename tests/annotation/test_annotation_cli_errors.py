@@ -197,6 +197,6 @@ def test_annotate_recorded_predictor_params_that_build_no_predictor(annotate, fi
     data["isegm"]["settings"] = {"predictor": dict(runtime.default_predictor_params(), bogus_flag=1)}
     path = files["tmp"] / "bogus_params.json"
     path.write_text(json.dumps(data))
-    monkeypatch.setattr(runtime, "load_net", lambda checkpoint, device: object())  # a loadable checkpoint
+    monkeypatch.setattr(runtime, "load_net", lambda checkpoint, device, inference=None: object())  # a loadable checkpoint
     _refused(annotate.main, _annotate_args(files, clicks=path), capsys, files["out"], files["ckpt"],
              "cannot build a predictor", "bogus_flag")

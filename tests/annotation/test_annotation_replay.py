@@ -156,3 +156,50 @@ def test_demo_refuses_missing_checkpoint(tmp_path, capsys, monkeypatch):
     assert demo.main(["--cpu"]) == 2
     err = capsys.readouterr().err
     assert "hrnet18s_cocomval_superpixel.pth" in err and "--checkpoint" in err
+
+
+def test_a_session_on_a_fast_inference_path_replays_on_that_path(tmp_path, checkpoint):
+    import torch
+
+    from isegm.inference.paths import InferencePath
+
+    image = _scene()
+    image_path = tmp_path / "scene.png"
+    cv2.imwrite(str(image_path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    device, path = torch.device("cpu"), InferencePath("bf16", fold_bn=True, channels_last=True)
+    runtime.make_deterministic()
+    params = runtime.default_predictor_params(limit_longest_size=160)
+    predictor = runtime.build_predictor(runtime.load_net(checkpoint, device, path), device, params)
+    settings = runtime.session_settings(checkpoint, device, params, inference=path)
+    assert settings["inference"] == {"precision": "bf16", "fold_bn": True, "channels_last": True}
+    assert "inference" not in runtime.session_settings(checkpoint, device, params, inference=InferencePath())
+    ctrl = AnnotationController(predictor, settings=settings)
+    ctrl.set_image(image, image_path.name)
+    ctrl.add_click(60, 50, True)
+    ctrl.add_click(100, 140, False)
+    _threshold_at(ctrl, 0.6)
+    fast_prob = ctrl.current_prob.copy()
+    ctrl.finish_object()
+    live_paths = ctrl.save(tmp_path / "live")
+
+    exact = AnnotationController(runtime.build_predictor(runtime.load_net(checkpoint, device), device, params))
+    exact.set_image(image, image_path.name)
+    exact.add_click(60, 50, True)
+    exact.add_click(100, 140, False)
+    assert not np.array_equal(exact.current_prob, fast_prob)  # the paths differ: a replay must pick the recorded one
+
+    annotate = _load_script("annotate_script", REPO / "scripts" / "annotate.py")
+    out = tmp_path / "replay"
+    args = ["--image", str(image_path), "--clicks", str(live_paths["json"]), "--checkpoint", str(checkpoint),
+            "--cpu", "--out", str(out)]
+    assert annotate.main(args) == 0
+    assert (out / "scene_instances.png").read_bytes() == live_paths["instances"].read_bytes()
+    assert json.loads((out / "scene.json").read_text())["isegm"]["settings"]["inference"] == settings["inference"]
+
+    record = json.loads(live_paths["json"].read_text())
+    record["isegm"]["settings"]["inference"] = {"precision": "int4"}
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(record))
+    assert annotate.main(["--image", str(image_path), "--clicks", str(bad), "--checkpoint", str(checkpoint),
+                          "--cpu", "--out", str(tmp_path / "bad_out")]) == 2
+    assert not (tmp_path / "bad_out" / "scene.json").exists()

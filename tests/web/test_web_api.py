@@ -464,10 +464,14 @@ def test_autosave_resumes_across_the_web_and_the_tk_session(folders, tiny_checkp
         web_objects = tab.state["objects"]
     device = torch.device("cpu")
     params = runtime.default_predictor_params(64)
-    predictor = runtime.build_predictor(runtime.load_net(tiny_checkpoint, device), device, params)
-    tk_side = AnnotationSession(predictor, settings=runtime.session_settings(tiny_checkpoint, device, params))
+    saved = load_session(out / "scene.autosave.json")
+    inference = runtime.recorded_inference(saved["settings"])  # the web view ran on the fastest path
+    assert inference == runtime.inference_path("fastest", device)
+    predictor = runtime.build_predictor(runtime.load_net(tiny_checkpoint, device, inference), device, params)
+    tk_side = AnnotationSession(predictor, settings=runtime.session_settings(tiny_checkpoint, device, params,
+                                                                             inference=inference))
     tk_side.set_image(scene(), "scene.png")
-    tk_side.restore(load_session(out / "scene.autosave.json"))
+    tk_side.restore(saved)
     assert [(i, label, area) for i, label, area in tk_side.view_state().objects] == \
            [(o["id"], o["label"], o["area"]) for o in web_objects]
     # the Tk side continues and autosaves; the web view resumes that

@@ -374,7 +374,7 @@
       if (st.autosave_error) parts.unshift(st.autosave_error);
     }
     const m = S.info && S.info.model;
-    if (m && m.checkpoint) parts.push("model: " + m.checkpoint + " on " + m.device);
+    if (m && m.checkpoint) parts.push("model: " + m.checkpoint + " on " + m.device + (m.inference ? " (" + m.inference + ")" : ""));
     parts.push(S.pending > 0 ? "busy" : "ready");
     const bar = $("status");
     bar.textContent = parts.join("  |  ");
