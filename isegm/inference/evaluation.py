@@ -816,6 +816,36 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
     return results
 
 
+def checkpoint_logs_path(checkpoint, logs_root, exps_dir=None):
+    """Where the results of one ``--checkpoint`` go, so that two runs' ``last_checkpoint.pth`` never share a folder.
+
+    RITM writes every ``--checkpoint`` run to ``logs_root/others/<checkpoint stem>``; that layout is kept for
+    checkpoints that are not in an experiment's ``checkpoints/`` folder (released weights, ``weights/*.pth``).
+    A checkpoint ``EXP/checkpoints/NAME.pth`` is written where ``--exp-path EXP:NAME`` writes: under
+    ``logs_root/<EXP relative to exps_dir>`` when ``EXP`` is inside ``exps_dir``, else under
+    ``logs_root/others/<EXP folder name>``, with file names prefixed ``NAME_``.
+
+    Args:
+        checkpoint: the resolved checkpoint path.
+        logs_root: the evaluation logs root.
+        exps_dir: EXPS_PATH, or None.
+
+    Returns:
+        ``(logs_path, logs_prefix)``: the folder and the file-name prefix ("" for RITM's layout).
+    """
+    checkpoint = Path(checkpoint)
+    logs_root = Path(logs_root)
+    if checkpoint.parent.name != "checkpoints":
+        return logs_root / "others" / checkpoint.stem, ""
+    exp_folder = checkpoint.parent.parent.resolve()
+    if exps_dir:
+        try:
+            return logs_root / exp_folder.relative_to(Path(exps_dir).resolve()), checkpoint.stem
+        except ValueError:
+            pass
+    return logs_root / "others" / exp_folder.name, checkpoint.stem
+
+
 def evaluate(settings: EvalSettings, dataset_paths: Mapping, device, *, checkpoint: str = "", exp_path: str = "",
              models_dir=None, exps_dir=None, logs_root=None, model_name: Optional[str] = None,
              load_model: Optional[Callable] = None, echo: Optional[Callable[[str], None]] = None,
@@ -833,7 +863,8 @@ def evaluate(settings: EvalSettings, dataset_paths: Mapping, device, *, checkpoi
         exp_path: ``EXP[:PREFIX]`` under ``exps_dir`` (see :func:`find_experiment_checkpoints`).
         models_dir, exps_dir: INTERACTIVE_MODELS_PATH and EXPS_PATH values.
         logs_root: output root (default ``exps_dir/evaluation_logs``); results go to
-            ``logs_root/others/<checkpoint stem>`` or ``logs_root/<experiment>``.
+            ``logs_root/others/<checkpoint stem>`` or ``logs_root/<experiment>`` (see
+            :func:`checkpoint_logs_path`).
         model_name, load_model, echo: see :func:`run_evaluation`.
         predictor: a predictor built outside (see :func:`run_evaluation`); ``checkpoint`` is then only its
             label (not resolved), results go to ``logs_root/others/<label stem>``.
@@ -873,7 +904,7 @@ def evaluate(settings: EvalSettings, dataset_paths: Mapping, device, *, checkpoi
         model_name = model_name or f"{logs_path.relative_to(logs_root)}:{logs_prefix}"
     else:
         checkpoints = [find_checkpoint(models_dir, checkpoint)]
-        logs_path = logs_root / "others" / checkpoints[0].stem
+        logs_path, logs_prefix = checkpoint_logs_path(checkpoints[0], logs_root, exps_dir)
     if settings.iou_analysis and len(checkpoints) != 1:
         raise UserError(f"--iou-analysis needs a single checkpoint, got {len(checkpoints)}")
     datasets = {name: get_eval_dataset(name, path) for name, path in specs.items()}

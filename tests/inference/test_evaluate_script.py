@@ -363,3 +363,29 @@ def test_images_dir_dataset_end_to_end(tmp_path):
     assert [s["sample_id"] for s in entry["samples"]] == ["slope0", "slope1"]
     assert entry["samples"][0]["resized"] == {"from": [40, 60], "to": [20, 30]}
     assert entry["samples"][0]["ious"][0] > 0.3 and entry["metrics_at"]["Dice@1"] > 0.4
+
+
+def test_last_checkpoints_of_two_experiments_get_their_own_results(tmp_path):
+    """Two runs' ``checkpoints/last_checkpoint.pth`` no longer overwrite each other's tables (RITM keyed by stem)."""
+    import torch
+
+    from eval_fixtures import make_grabcut, make_random_checkpoint
+    from isegm.inference.evaluation import EvalSettings, evaluate
+
+    data = make_grabcut(tmp_path / "GrabCut", n=1)
+    exps = tmp_path / "exps"
+    first = make_random_checkpoint(exps / "cocomval" / "000_a" / "checkpoints" / "last_checkpoint.pth", seed=0)
+    second = make_random_checkpoint(exps / "cocomval" / "001_b" / "checkpoints" / "last_checkpoint.pth", seed=1)
+    outside = make_random_checkpoint(tmp_path / "elsewhere" / "002_c" / "checkpoints" / "last_checkpoint.pth", seed=2)
+    settings = EvalSettings(n_clicks=2, progress=False)
+    for ckpt in (first, second, outside):
+        evaluate(settings, {"GrabCut": data}, torch.device("cpu"), checkpoint=str(ckpt),
+                 exps_dir=exps, logs_root=tmp_path / "logs")
+    logs = tmp_path / "logs"
+    a = logs / "cocomval" / "000_a" / "last_checkpoint_cvpr_NoBRS_2_results.json"
+    b = logs / "cocomval" / "001_b" / "last_checkpoint_cvpr_NoBRS_2_results.json"
+    c = logs / "others" / "002_c" / "last_checkpoint_cvpr_NoBRS_2_results.json"
+    assert a.is_file() and b.is_file() and c.is_file()
+    ious = [json.loads(p.read_text())["datasets"]["GrabCut"]["last_checkpoint"]["samples"][0]["ious"] for p in (a, b, c)]
+    assert ious[0] != ious[1]        # different weights, different files
+    assert not (logs / "others" / "last_checkpoint").exists()
