@@ -331,8 +331,9 @@ class AnnotationApp(ttk.Frame):
             outcome, warning = "loaded", None
             if resume:
                 try:
-                    c.restore(load_session(autosave))
+                    notes = c.restore(load_session(autosave))
                     outcome = "resumed"
+                    warning = "\n".join(notes) or None
                 except (ValueError, KeyError, TypeError) as exc:
                     c.set_image(image, path.name)
                     backup = autosave.with_suffix(".json.bak")
@@ -433,7 +434,8 @@ class AnnotationApp(ttk.Frame):
             self._reset_view_pending = True
             self._set_message(f"{outcome} {self.image_path.name}", update=False)
             if warning:
-                messagebox.showwarning("Autosave not resumed", warning, parent=self.master)
+                title = "Resumed with another model" if outcome == "resumed" else "Autosave not resumed"
+                messagebox.showwarning(title, warning, parent=self.master)
         elif res.name == "save":
             self.last_saved = [str(p) for p in value.values()]
             note = " (the unfinished object is not included)" if view.clicks or view.current_mask is not None else ""

@@ -323,10 +323,6 @@ def replay(argv=None):
         raise UserError(str(exc)) from None
     runtime.make_deterministic()
     runtime.apply_recorded_runtime(settings, device)
-    recorded_sha = (settings.get("checkpoint") or {}).get("sha256")
-    if recorded_sha and recorded_sha != runtime.file_sha256(checkpoint):
-        logger.warning("checkpoint %s differs from the recorded one (%s): masks will differ",
-                       checkpoint, (settings.get("checkpoint") or {}).get("name"))
     _net, predictor = load_predictor(checkpoint, device, predictor_params, inference=inference)
     try:
         controller = AnnotationSession(predictor, threshold=session.get("threshold", 0.5),
@@ -334,7 +330,8 @@ def replay(argv=None):
                                        settings=runtime.session_settings(checkpoint, device, predictor_params,
                                                                          inference=inference))
         controller.set_image(image, image_path.name)
-        controller.restore(session, check_image=not args.ignore_image_hash)
+        for note in controller.restore(session, check_image=not args.ignore_image_hash):
+            logger.warning("%s", note)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     if controller.has_current():

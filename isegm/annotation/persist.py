@@ -155,6 +155,46 @@ def read_header(session: dict, shape: Tuple[int, int], image_sha: str, box_margi
                          stuff_labels={c["name"] for c in cats if not c.get("isthing", True)})
 
 
+def model_mismatches(recorded: Optional[dict], current: Optional[dict], where: str = "session") -> List[str]:
+    """One-line notes on what differs between the model a session was recorded with and the one now loaded.
+
+    Restoring a session re-predicts every object with the current model; with another checkpoint (sha256) or
+    another inference path (``settings.inference``, see :func:`isegm.annotation.runtime.session_settings`) the
+    masks can differ from the recorded ones. Sessions without a record of either compare as equal there.
+
+    Args:
+        recorded: the session's ``settings`` dict (or None); current: the live session's.
+        where: the file named in the notes.
+    Returns:
+        list of messages, empty when nothing recorded differs.
+    """
+    recorded, current = recorded or {}, current or {}
+    notes = []
+    old_sha = (recorded.get("checkpoint") or {}).get("sha256")
+    new_sha = (current.get("checkpoint") or {}).get("sha256")
+    if old_sha and new_sha and old_sha != new_sha:
+        notes.append(f"{where}: recorded with checkpoint {(recorded.get('checkpoint') or {}).get('name')} "
+                     f"(sha256 {old_sha[:12]}...), re-predicting with {(current.get('checkpoint') or {}).get('name')} "
+                     f"(sha256 {new_sha[:12]}...): masks may differ")
+    if recorded and current:
+        old_path, new_path = _path_name(recorded.get("inference")), _path_name(current.get("inference"))
+        if old_path != new_path:
+            notes.append(f"{where}: recorded on inference path {old_path}, re-predicting on {new_path}: masks may "
+                         f"differ slightly (start with the recorded --inference, or replay with "
+                         f"scripts/annotate.py, for the recorded masks)")
+    return notes
+
+
+def _path_name(block) -> str:
+    """'exact' or the path's tags joined by '+' (e.g. 'bf16+bnfold+cl'); an unreadable block is shown as is."""
+    from isegm.inference.paths import InferencePath
+    try:
+        path = InferencePath.from_json(block)
+    except ValueError:
+        return repr(block)
+    return "exact" if path.is_exact else "+".join(path.tags)
+
+
 def require_record(rec, where: str) -> dict:
     """``rec`` when it is an object record (a dict). Raises ValueError naming ``where`` otherwise."""
     if not isinstance(rec, dict):

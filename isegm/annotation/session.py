@@ -474,6 +474,9 @@ class AnnotationSession:
         Args:
             session: dict or path; see :func:`isegm.annotation.codec.load_session` for accepted forms.
             check_image: compare the image's size and pixel hash with the recorded ones.
+        Returns:
+            list of one-line notes (:func:`isegm.annotation.persist.model_mismatches`): the session was recorded
+            with another checkpoint or inference path, so its masks were re-predicted and may differ.
         Raises:
             ValueError: the session belongs to another image, or holds invalid clicks / boxes / masks (the
                 message names the file and the object).
@@ -484,6 +487,7 @@ class AnnotationSession:
             st.require_image()
             header = persist.read_header(session, st.shape, st.image_sha, self.box_margin, check_image)
             where = header.where
+            notes = persist.model_mismatches(session.get("settings"), self.settings, where)
             saved_autosave, self.autosave_path = self.autosave_path, None
             try:
                 st.overlap_rule = header.overlap_rule
@@ -505,6 +509,7 @@ class AnnotationSession:
             finally:
                 self.autosave_path = saved_autosave
             st.mark_saved()
+        return notes
 
     def _load_object_record(self, rec, where):
         persist.require_record(rec, where)

@@ -215,8 +215,9 @@ class SessionRegistry:
             outcome, warning = "loaded", None
             if resume and auto.is_file():
                 try:
-                    session.restore(load_session(auto))
+                    notes = session.restore(load_session(auto))
                     outcome = "resumed"
+                    warning = "; ".join(notes) or None
                 except (ValueError, KeyError, TypeError) as exc:
                     session.set_image(image, name)
                     backup = auto.with_suffix(".json.bak")

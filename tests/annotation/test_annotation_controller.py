@@ -241,6 +241,37 @@ def test_autosave_resume(tmp_path, image):
         small.restore(load_session(autosave))
 
 
+def test_resume_on_another_model_or_inference_path_says_so(tmp_path, image):
+    """An autosave recorded on the fast path (or another checkpoint) is re-predicted on the current one: the
+    restore returns a note naming both, shown by the GUIs; the same model restores silently."""
+    from isegm.inference.paths import InferencePath
+
+    fast = InferencePath("bf16", True, True).to_json()
+    recorded = {"checkpoint": {"name": "a.pth", "sha256": "1" * 64}, "inference": fast}
+    autosave = tmp_path / "scene.autosave.json"
+    ctrl = AnnotationController(DiskPredictor(), autosave_path=autosave, settings=recorded)
+    ctrl.set_image(image, "scene.png")
+    ctrl.add_click(15, 15, True)
+    ctrl.finish_object()
+
+    same = AnnotationController(DiskPredictor(), settings=recorded)
+    same.set_image(image, "scene.png")
+    assert same.restore(autosave) == []
+
+    exact = AnnotationController(DiskPredictor(), settings={"checkpoint": {"name": "a.pth", "sha256": "1" * 64}})
+    exact.set_image(image, "scene.png")
+    notes = exact.restore(autosave)
+    assert len(notes) == 1 and "scene.autosave.json" in notes[0]
+    assert "bf16+bnfold+cl" in notes[0] and "re-predicting on exact" in notes[0]
+    np.testing.assert_array_equal(exact.instance_map(), ctrl.instance_map())   # still restored
+
+    other = AnnotationController(DiskPredictor(), settings={"checkpoint": {"name": "b.pth", "sha256": "2" * 64},
+                                                            "inference": fast})
+    other.set_image(image, "scene.png")
+    notes = other.restore(autosave)
+    assert len(notes) == 1 and "a.pth" in notes[0] and "b.pth" in notes[0]
+
+
 def test_load_session_rejects_foreign_json(tmp_path):
     path = tmp_path / "x.json"
     path.write_text(json.dumps({"hello": 1}))
