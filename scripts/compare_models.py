@@ -7,7 +7,8 @@ Example:
         --datasets GrabCut,Berkeley --out-dir experiments/compare --cpu
 
 Model specs: ``ritm:PATH``, ``unet:PATH``, ``sam:VARIANT:PATH``, ``grabcut``. Every sample runs all
-``--n-clicks`` clicks. Writes ``compare.md``, ``compare_miou.png`` and ``compare_results.json`` in
+``--n-clicks`` clicks; ``--clicker stochastic`` adds ``--repeats`` runs per sample with RClicks-style clicks
+(stopping at IoU 0.90) and their NoC@85/90 as mean ± std. Writes ``compare.md``, ``compare_miou.png`` and ``compare_results.json`` in
 ``--out-dir``; the work is :func:`isegm.inference.compare.compare_models`. Bad input: one ``error:`` line,
 exit status 2.
 """
@@ -23,6 +24,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from isegm.data.registry import REGISTRY, dataset_path, resolve  # noqa: E402
 from isegm.errors import OneLineArgumentParser, UserError, float_range, int_range, run_cli  # noqa: E402
+from isegm.inference.evaluation import StochasticSpec, add_stochastic_click_arguments  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset-path", action="append", default=[], metavar="NAME=PATH",
                         help="Folder of one dataset by name (repeatable), e.g. ImagesDir=/data/avalanches.")
     parser.add_argument("--no-progress", action="store_true", help="Hide the progress bars.")
+    add_stochastic_click_arguments(parser)
     return parser
 
 
@@ -71,7 +74,7 @@ def main(argv=None) -> int:
     device = torch.device("cpu" if args.cpu or not torch.cuda.is_available() else "cuda:0")
     result = compare_models(models, datasets, device, args.out_dir, n_clicks=args.n_clicks, eval_mode=args.eval_mode,
                             pred_thr=args.thresh, max_samples=args.max_samples, progress=not args.no_progress,
-                            echo=lambda row: print(row, flush=True))
+                            stochastic=StochasticSpec.from_args(args), echo=lambda row: print(row, flush=True))
     print(result["table"])
     print(f"table: {result['table_path']}\nplot: {result['plot_path']}\nresults: {result['results_path']}", flush=True)
     return 0

@@ -37,7 +37,8 @@ if str(REPO_ROOT) not in sys.path:
 
 from isegm.data.registry import REGISTRY, dataset_path, resolve  # noqa: E402
 from isegm.errors import OneLineArgumentParser, UserError, float_range, int_range, run_cli  # noqa: E402
-from isegm.inference.evaluation import FIRST_INTERACTIONS, INTERACTIONS, STROKE_SPACING  # noqa: E402
+from isegm.inference.evaluation import (FIRST_INTERACTIONS, INTERACTIONS, STROKE_SPACING,  # noqa: E402
+                                        add_stochastic_click_arguments)
 from isegm.inference.predictors import PREDICTOR_MODES, check_brs_mode  # noqa: E402
 from isegm.inference.predictors.families import PREDICTOR_FAMILIES  # noqa: E402
 
@@ -127,16 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Clicks of the --metrics columns given without @k (default 5).")
     parser.add_argument("--boundary-iou", action="store_true",
                         help="Compute Boundary IoU per click (json, npy) even without a biou column.")
-    parser.add_argument("--clicker", choices=("standard", "stochastic"), default="standard",
-                        help="stochastic: after the standard run, --repeats runs per sample with clicks drawn in "
-                             "the click rule's error region, p ~ exp(-(dmax-d)^2/(2 S^2)) with d the distance to the "
-                             "region's boundary (RClicks, Antonov et al. 2024); adds sNoC@85/90 (mean±std) and the "
-                             "5-95 %% range over the repeats.")
-    parser.add_argument("--click-sigma", type=float_range(0.0), default=5.0, metavar="S",
-                        help="Spread S of the stochastic clicks in pixels (>= 0, default 5; 0 = the standard rule).")
-    parser.add_argument("--repeats", type=int_range(1), default=5, metavar="R", help="Stochastic runs per sample.")
-    parser.add_argument("--seed", type=int_range(0), default=0, metavar="K",
-                        help="Base seed of the stochastic clicks (repeat r of sample i: SeedSequence(K, (r, i))).")
+    add_stochastic_click_arguments(parser)
     parser.add_argument("--resize", type=int, nargs=2, default=None, metavar=("W", "H"),
                         help="Shrink images larger than W x H to fit (aspect kept; INTER_AREA, masks nearest); "
                              "the summary counts them, the json lists them.")

@@ -8,12 +8,16 @@ click reaching the threshold). RITM / U-Net models get the NoBRS predictor with 
 for each dataset (``eval_mode``), as ``scripts/evaluate_model.py`` builds it.
 
 The table's columns are :data:`COLUMNS`, each computed from one :class:`ModelRun` (the per-sample results);
-a new metric is one more entry there.
+a new metric is one more entry there. Dice and Boundary IoU (Cheng et al., CVPR 2021) come from the per-click
+scores of :class:`~isegm.inference.evaluation.ClickScorer`. With stochastic clicks (RClicks protocol,
+:class:`~isegm.inference.evaluation.StochasticSpec`) each sample is also run ``repeats`` times with clicks
+scattered around the standard one, stopping at IoU 0.90 (the table's highest NoC threshold, so their NoC is
+exact), and :data:`STOCHASTIC_COLUMNS` give NoC@85/90 as mean ± std over the repeats.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, List, Mapping, Optional, Sequence
 
@@ -25,7 +29,7 @@ from isegm.inference.predictors.families import MODEL_FAMILIES, ModelSpec, parse
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ModelRun", "Column", "COLUMNS", "parse_model_args", "compare_models", "format_markdown_table",
+__all__ = ["ModelRun", "Column", "COLUMNS", "STOCHASTIC_COLUMNS", "parse_model_args", "compare_models", "format_markdown_table",
            "save_miou_plot"]
 
 
@@ -41,6 +45,8 @@ class ModelRun:
         all_ious: per evaluated sample the (n_clicks,) float32 IoU after each click.
         elapsed_time: seconds of the whole dataset loop (data loading included, as RITM's SPC).
         records: :func:`~isegm.inference.evaluation.evaluate_dataset` records (one per dataset index).
+        stochastic: :func:`~isegm.inference.reporting.stochastic_summary` of the stochastic-click repeats, or
+            None when they were not run.
     """
 
     model: str
@@ -50,11 +56,12 @@ class ModelRun:
     all_ious: List[np.ndarray]
     elapsed_time: float
     records: List[dict] = field(default_factory=list)
+    stochastic: Optional[dict] = None
 
 
 @dataclass(frozen=True)
 class Column:
-    """A table column: ``header``, ``value(run)`` -> number (or None: '?'), ``fmt`` for the number."""
+    """A table column: ``header``, ``value(run)`` -> number or text (None: '?'), ``fmt`` for it."""
 
     header: str
     value: Callable[[ModelRun], Optional[float]]
@@ -78,6 +85,27 @@ def _miou(k: int):
     return value
 
 
+def _score_at(name: str, k: int):
+    """Mean over the evaluated samples of a per-click score (``dice``, ``biou``, ...) after click k."""
+    def value(run: ModelRun):
+        values = [r["metrics"][name][k - 1] for r in run.records
+                  if not r.get("skipped") and len(r.get("metrics", {}).get(name, ())) >= k]
+        if k > run.n_clicks or not values or len(values) != len(run.all_ious):
+            return None
+        return float(np.mean(values))
+    return value
+
+
+def _stochastic_noc(pct: int):
+    """'mean ± std' of the stochastic NoC over the repeats (None when they did not run)."""
+    def value(run: ModelRun):
+        stats = (run.stochastic or {}).get(f"NoC@{pct}")
+        if not stats or stats.get("mean") is None:
+            return None
+        return f"{stats['mean']:.2f} ± {stats['std']:.2f}"
+    return value
+
+
 def _spc(run: ModelRun):
     return M.time_per_click(run.all_ious, run.elapsed_time)[0] if run.all_ious else None
 
@@ -90,9 +118,20 @@ COLUMNS = (
     Column("NoF@90", _noc(0.90, nof=True), "d"),
     Column("mIoU@1", _miou(1), ".4f"),
     Column("mIoU@5", _miou(5), ".4f"),
+    Column("Dice@5", _score_at("dice", 5), ".4f"),
+    Column("bIoU@5", _score_at("biou", 5), ".4f"),
     Column("SPC,s", _spc, ".3f"),
     Column("Samples", lambda run: len(run.all_ious), "d"),
 )
+
+#: Appended to :data:`COLUMNS` when stochastic clicks run: NoC under RClicks-style clicks, mean ± std.
+STOCHASTIC_COLUMNS = (
+    Column("sNoC@85", _stochastic_noc(85), "s"),
+    Column("sNoC@90", _stochastic_noc(90), "s"),
+)
+
+#: the stochastic repeats stop here: the highest NoC threshold of the table
+STOCHASTIC_STOP_IOU = 0.90
 
 
 def parse_model_args(items: Sequence[str]) -> dict:
@@ -118,8 +157,8 @@ def parse_model_args(items: Sequence[str]) -> dict:
 
 def compare_models(models: Mapping[str, ModelSpec], datasets: Mapping, device, out_dir, *, n_clicks: int = 20,
                    eval_mode: str = "cvpr", pred_thr: float = 0.49, max_samples: Optional[int] = None,
-                   progress: bool = True, columns: Sequence[Column] = COLUMNS,
-                   echo: Optional[Callable[[str], None]] = None) -> dict:
+                   progress: bool = True, columns: Optional[Sequence[Column]] = None,
+                   stochastic=None, echo: Optional[Callable[[str], None]] = None) -> dict:
     """Evaluate every model on every dataset; write ``compare.md`` (table), ``compare_miou.png`` (plot) and
     ``compare_results.json`` (per-sample records) under ``out_dir``, each atomically.
 
@@ -133,7 +172,10 @@ def compare_models(models: Mapping[str, ModelSpec], datasets: Mapping, device, o
         pred_thr: probability threshold of the masks.
         max_samples: only the first N samples of each dataset.
         progress: tqdm bars.
-        columns: the table's metric columns (default :data:`COLUMNS`).
+        columns: the table's metric columns (default :data:`COLUMNS`, plus :data:`STOCHASTIC_COLUMNS` with
+            ``stochastic``).
+        stochastic: a :class:`~isegm.inference.evaluation.StochasticSpec`: after each sample's standard run,
+            its repeats with stochastic clicks, each stopping at IoU :data:`STOCHASTIC_STOP_IOU`. None: none.
         echo: called with each finished table row (e.g. ``print``).
 
     Returns:
@@ -143,6 +185,7 @@ def compare_models(models: Mapping[str, ModelSpec], datasets: Mapping, device, o
         UserError: bad eval mode, ``n_clicks`` < 1, loader errors (named file), no model or dataset.
     """
     from isegm.inference.evaluation import evaluate_dataset
+    from isegm.inference.reporting import stochastic_summary
     from isegm.inference.predictors.families import get_family_predictor, load_family_model
     from isegm.inference.utils import get_eval_zoom_in_params
     from isegm.io import atomic_write_json, atomic_write_text, to_plain
@@ -153,6 +196,10 @@ def compare_models(models: Mapping[str, ModelSpec], datasets: Mapping, device, o
         raise UserError("nothing to compare: give at least one model and one dataset")
     for name in datasets:
         get_eval_zoom_in_params(eval_mode, name)
+    if stochastic is not None:
+        stochastic = replace(stochastic, stop_iou=STOCHASTIC_STOP_IOU)
+    if columns is None:
+        columns = COLUMNS + (STOCHASTIC_COLUMNS if stochastic is not None else ())
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -172,8 +219,11 @@ def compare_models(models: Mapping[str, ModelSpec], datasets: Mapping, device, o
                 predictor = loaded[name]
             all_ious, elapsed, records = evaluate_dataset(dataset, predictor, progress=progress,
                                                           max_samples=max_samples, pred_thr=pred_thr,
-                                                          max_iou_thr=1.01, min_clicks=1, max_clicks=n_clicks)
-            run = ModelRun(name, spec, dataset_name, int(n_clicks), all_ious, elapsed, records)
+                                                          max_iou_thr=1.01, min_clicks=1, max_clicks=n_clicks,
+                                                          boundary_iou=True, stochastic=stochastic)
+            summary = (stochastic_summary(records, int(n_clicks), STOCHASTIC_STOP_IOU, stochastic.sigma,
+                                          stochastic.repeats, stochastic.seed) if stochastic is not None else None)
+            run = ModelRun(name, spec, dataset_name, int(n_clicks), all_ious, elapsed, records, summary)
             runs.append(run)
             if echo is not None:
                 echo(format_markdown_table([run], columns, header=False))
@@ -183,10 +233,14 @@ def compare_models(models: Mapping[str, ModelSpec], datasets: Mapping, device, o
     plot_path = save_miou_plot(out_dir / "compare_miou.png", runs)
     results = {
         "n_clicks": int(n_clicks), "eval_mode": eval_mode, "pred_thr": pred_thr, "max_samples": max_samples,
+        "stochastic": (None if stochastic is None else
+                       {"sigma": stochastic.sigma, "repeats": stochastic.repeats, "seed": stochastic.seed,
+                        "stop_iou": stochastic.stop_iou}),
         "models": {name: {"family": s.family, "checkpoint": s.checkpoint, "variant": s.variant}
                    for name, s in models.items()},
         "runs": [{"model": r.model, "dataset": r.dataset, "elapsed_time": r.elapsed_time,
                   "metrics": {c.header: c.value(r) for c in columns},
+                  "stochastic": r.stochastic,
                   "miou_curve": M.miou_curve(r.all_ious, r.n_clicks).tolist() if r.all_ious else [],
                   "samples": r.records} for r in runs],
     }
@@ -195,7 +249,8 @@ def compare_models(models: Mapping[str, ModelSpec], datasets: Mapping, device, o
             "results_path": results_path}
 
 
-def format_markdown_table(runs: Sequence[ModelRun], columns: Sequence[Column] = COLUMNS, header: bool = True) -> str:
+def format_markdown_table(runs: Sequence[ModelRun], columns: Sequence[Column] = COLUMNS,
+                          header: bool = True) -> str:
     """A markdown table, one row per run: Model | Dataset | one cell per column ('?' where undefined)."""
     def cell(column, run):
         value = column.value(run)

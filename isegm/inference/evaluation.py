@@ -181,11 +181,39 @@ class StochasticSpec:
         repeats: runs per sample (>= 1).
         seed: base seed; repeat r of dataset index i draws from
             :func:`isegm.inference.user.click_seed_sequence` ``(seed, r, i)``.
+        stop_iou: the repeats stop once IoU reaches it (None: at the standard run's ``max_iou_thr``). The
+            stochastic NoC at any threshold <= ``stop_iou`` is the same as without stopping; a comparison
+            that runs every click for its mIoU curve stops the repeats at its highest NoC threshold this way.
     """
 
     sigma: float = 5.0
     repeats: int = 5
     seed: int = 0
+    stop_iou: Optional[float] = None
+
+    @classmethod
+    def from_args(cls, args) -> Optional["StochasticSpec"]:
+        """The spec of parsed :func:`add_stochastic_click_arguments` options; None with ``--clicker standard``."""
+        if args.clicker != "stochastic":
+            return None
+        return cls(float(args.click_sigma), int(args.repeats), int(args.seed))
+
+
+def add_stochastic_click_arguments(parser) -> None:
+    """``--clicker``, ``--click-sigma``, ``--repeats``, ``--seed`` on an argparse parser (the evaluator's and the
+    comparison's command lines); :meth:`StochasticSpec.from_args` reads them back."""
+    from isegm.errors import float_range, int_range
+
+    parser.add_argument("--clicker", choices=("standard", "stochastic"), default="standard",
+                        help="stochastic: after the standard run, --repeats runs per sample with clicks drawn in "
+                             "the click rule's error region, p ~ exp(-(dmax-d)^2/(2 S^2)) with d the distance to the "
+                             "region's boundary (RClicks, Antonov et al. 2024); adds sNoC@85/90 (mean±std) and the "
+                             "5-95 %% range over the repeats.")
+    parser.add_argument("--click-sigma", type=float_range(0.0), default=5.0, metavar="S",
+                        help="Spread S of the stochastic clicks in pixels (>= 0, default 5; 0 = the standard rule).")
+    parser.add_argument("--repeats", type=int_range(1), default=5, metavar="R", help="Stochastic runs per sample.")
+    parser.add_argument("--seed", type=int_range(0), default=0, metavar="K",
+                        help="Base seed of the stochastic clicks (repeat r of sample i: SeedSequence(K, (r, i))).")
 
 
 class ClickScorer:
@@ -264,6 +292,8 @@ def _stochastic_runs(image, gt_mask, predictor, spec: StochasticSpec, index: int
     from isegm.inference.user import StochasticClickUser, click_seed_sequence
 
     kwargs = {k: v for k, v in kwargs.items() if k != "callback"}
+    if spec.stop_iou is not None:
+        kwargs["max_iou_thr"] = float(spec.stop_iou)
     runs = []
     for repeat in range(spec.repeats):
         user = StochasticClickUser(spec.sigma, np.random.default_rng(click_seed_sequence(spec.seed, repeat, index)))

@@ -116,4 +116,44 @@ def test_columns_from_per_sample_ious():
     run = ModelRun("m", ModelSpec("grabcut"), "D", 3, [np.array([0.5, 0.86, 0.95]), np.array([0.91, 0.92, 0.93])],
                    elapsed_time=1.2)
     row = format_markdown_table([run], header=False)
-    assert row == "| m | D | 1.50 | 2.00 | 0 | 1 | 0.7050 | ? | 0.200 | 2 |"
+    assert row == "| m | D | 1.50 | 2.00 | 0 | 1 | 0.7050 | ? | ? | ? | 0.200 | 2 |"   # no scores recorded
+
+
+def test_dice_boundary_iou_and_stochastic_noc_match_the_evaluator(setup, tmp_path):
+    """Dice@5 / bIoU@5 are the per-click scores' means; the stochastic repeats (stopped at IoU 0.90, the table's
+    highest threshold) give the same sNoC@85/90 as evaluate_model.py --clicker stochastic with the same seed."""
+    from isegm.inference.compare import STOCHASTIC_COLUMNS
+    from isegm.inference.evaluation import StochasticSpec
+
+    _, data, _ = setup
+    datasets = {"ImagesDir": get_eval_dataset("ImagesDir", data)}
+    spec = StochasticSpec(sigma=3.0, repeats=3, seed=4)
+    out = compare_models(parse_model_args(["gc=grabcut"]), datasets, torch.device("cpu"),
+                         tmp_path / "out", n_clicks=6, progress=False, stochastic=spec)
+    run = out["runs"][0]
+    header = out["table"].splitlines()[0]
+    assert header.endswith("| sNoC@85 | sNoC@90 |") and "| Dice@5 | bIoU@5 |" in header
+    cells = dict(zip([c.header for c in COLUMNS + STOCHASTIC_COLUMNS],
+                     [c.strip() for c in out["table"].splitlines()[2].split("|")[3:-1]]))
+    assert cells["Dice@5"] == f"{np.mean([r['metrics']['dice'][4] for r in run.records]):.4f}"
+    assert cells["bIoU@5"] == f"{np.mean([r['metrics']['biou'][4] for r in run.records]):.4f}"
+    stopped = 0
+    for record in run.records:   # every click of the standard run; the repeats stop at 0.90
+        assert len(record["ious"]) == 6
+        for r in record["stochastic_runs"]:
+            assert all(x < 0.90 for x in r["ious"][:-1])
+            stopped += len(r["ious"]) < 6
+    assert stopped > 0, "the fixture should let GrabCut reach 0.90 (else the equality below is trivial)"
+
+    settings = EvalSettings(mode="grabcut", n_clicks=6, progress=False, clicker="stochastic", click_sigma=3.0,
+                            repeats=3, seed=4)
+    results = run_evaluation(["grabcut"], datasets, settings, torch.device("cpu"), tmp_path / "logs",
+                             predictor=GrabCutPredictor())
+    entry = next(iter(results["datasets"]["ImagesDir"].values()))
+    for pct in (85, 90):
+        stats = entry["stochastic"][f"NoC@{pct}"]
+        assert cells[f"sNoC@{pct}"] == f"{stats['mean']:.2f} ± {stats['std']:.2f}"
+        assert run.stochastic[f"NoC@{pct}"]["per_repeat"] == stats["per_repeat"]
+    saved = json.loads((tmp_path / "out" / "compare_results.json").read_text())
+    assert saved["stochastic"] == {"sigma": 3.0, "repeats": 3, "seed": 4, "stop_iou": 0.9}
+    assert saved["runs"][0]["stochastic"]["NoC@90"]["per_repeat"] == run.stochastic["NoC@90"]["per_repeat"]
