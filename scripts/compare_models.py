@@ -22,7 +22,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from isegm.data.registry import REGISTRY, dataset_path, resolve  # noqa: E402
+from isegm.data.registry import REGISTRY, dataset_path, dataset_path_overrides, resolve  # noqa: E402
 from isegm.errors import OneLineArgumentParser, UserError, float_range, int_range, run_cli  # noqa: E402
 from isegm.inference.evaluation import StochasticSpec, add_stochastic_click_arguments  # noqa: E402
 
@@ -64,11 +64,7 @@ def main(argv=None) -> int:
     if not names:
         raise UserError(f"--datasets {args.datasets!r}: no dataset given")
     overrides = parse_overrides(args.overrides)
-    for item in args.dataset_path:
-        name, sep, path = item.partition("=")
-        if not sep or not path.strip():
-            raise UserError(f"--dataset-path {item!r}: expected NAME=PATH")
-        overrides[resolve(name).config_key] = path.strip()
+    overrides.update(dataset_path_overrides(args.dataset_path))
     cfg = load_config(args.config_path, overrides)
     datasets = {name: get_eval_dataset(name, dataset_path(cfg, name)) for name in names}
     device = torch.device("cpu" if args.cpu or not torch.cuda.is_available() else "cuda:0")

@@ -35,7 +35,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from isegm.data.registry import REGISTRY, dataset_path, resolve  # noqa: E402
+from isegm.data.registry import REGISTRY, dataset_path, dataset_path_overrides, resolve  # noqa: E402
 from isegm.errors import OneLineArgumentParser, UserError, float_range, int_range, run_cli  # noqa: E402
 from isegm.inference.evaluation import (FIRST_INTERACTIONS, INTERACTIONS, STROKE_SPACING,  # noqa: E402
                                         add_stochastic_click_arguments)
@@ -181,11 +181,7 @@ def parse_args(argv=None):
         raise UserError(f"--clicks-limit {args.clicks_limit}: must be >= 1 or -1")
 
     overrides = parse_overrides(args.overrides)
-    for item in args.dataset_path:
-        name, sep, path = item.partition("=")
-        if not sep or not path.strip():
-            raise UserError(f"--dataset-path {item!r}: expected NAME=PATH")
-        overrides[resolve(name).config_key] = path.strip()
+    overrides.update(dataset_path_overrides(args.dataset_path))
     for attr, key in DATASET_PATH_FLAGS.items():
         if getattr(args, attr) is not None:
             overrides[key] = getattr(args, attr)

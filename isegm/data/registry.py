@@ -16,7 +16,8 @@ from typing import Callable, Mapping, Tuple
 
 from isegm.errors import UserError, closest
 
-__all__ = ["DatasetSpec", "REGISTRY", "resolve", "get_dataset", "get_eval_dataset", "dataset_path", "known_names"]
+__all__ = ["DatasetSpec", "REGISTRY", "resolve", "get_dataset", "get_eval_dataset", "dataset_path", "known_names",
+           "dataset_path_overrides"]
 
 
 @dataclass(frozen=True)
@@ -145,3 +146,18 @@ def dataset_path(cfg: Mapping, name: str) -> Path:
         raise UserError(f"no folder for dataset {spec.name}: set {spec.config_key} in config.yml "
                         f"or pass --set {spec.config_key}=PATH")
     return Path(value)
+
+
+def dataset_path_overrides(items) -> dict:
+    """``--dataset-path NAME=PATH`` items -> ``{config key: PATH}`` config overrides (later items win).
+
+    Raises:
+        UserError: an item without ``=`` or with an empty path, or an unknown dataset name.
+    """
+    overrides = {}
+    for item in items:
+        name, sep, path = str(item).partition("=")
+        if not sep or not path.strip():
+            raise UserError(f"--dataset-path {item!r}: expected NAME=PATH")
+        overrides[resolve(name).config_key] = path.strip()
+    return overrides

@@ -46,6 +46,16 @@ def test_registry_aliases_and_config_keys():
         registry.dataset_path({}, "ImagesDir")
 
 
+def test_dataset_path_flags_become_config_overrides():
+    """--dataset-path NAME=PATH (evaluate_model.py, compare_models.py): any spelling of the name, later wins."""
+    assert registry.dataset_path_overrides(["imagesdir=/a", "GrabCut= /g ", "ImagesDir=/b"]) == {
+        "IMAGES_DIR_PATH": "/b", "GRABCUT_PATH": "/g"}
+    for item, match in (("ImagesDir", "expected NAME=PATH"), ("ImagesDir=", "expected NAME=PATH"),
+                        ("Avalanches=/x", "unknown dataset 'Avalanches'")):
+        with pytest.raises(UserError, match=match):
+            registry.dataset_path_overrides([item])
+
+
 @pytest.mark.parametrize("name", ["GrabCut", "Berkeley", "DAVIS", "COCO_MVal", "SBD", "SBD_train", "PascalVOC",
                                   "ImagesDir", "CocoJson", "LVIS"])
 def test_missing_folder_names_path_and_layout(tmp_path, name):
