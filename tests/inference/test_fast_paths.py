@@ -74,3 +74,26 @@ def test_fast_path_settings_are_labelled_and_refused_where_they_cannot_run():
         load_backend_net("x.pth", "cpu", compile_mode="fast")
     with pytest.raises(UserError, match="need --backend torch"):
         load_backend_net("x.onnx", "cpu", backend="onnx", fold_bn=True)
+
+
+def test_bf16_path_keeps_activations_in_bf16(checkpoint):
+    """Under bf16 autocast no elementwise op of the forward mixes bf16 with an fp32 feature map: a (1,)-shaped fp32
+    factor (the click branch's ScaleLayer) once promoted the stem's features to fp32, and the bf16 + fp32 add
+    after it ran ~100x slower than a bf16 one on channels-last CPU tensors (half the bf16 forward)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    net = load_backend_net(checkpoint, "cpu", precision="bf16", fold_bn=True, channels_last=True)
+    mixed = []
+
+    class Watch(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            maps = [a for a in args if isinstance(a, torch.Tensor) and a.dim() == 4]
+            if str(func.overloadpacket).split(".")[-1] in ("add", "add_", "mul", "mul_", "sub", "cat") \
+                    and len({a.dtype for a in maps}) > 1:
+                mixed.append((func, [(tuple(a.shape), a.dtype) for a in maps]))
+            return func(*args, **(kwargs or {}))
+
+    image, points = torch.rand(2, 4, 64, 64), torch.tensor([[[30.0, 30.0, 0.0], [-1.0, -1.0, -1.0]]] * 2)
+    with torch.inference_mode(), Watch():
+        out = net(image, points)
+    assert out["instances"].dtype == torch.float32 and not mixed, mixed[:3]
