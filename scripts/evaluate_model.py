@@ -12,7 +12,7 @@ appended) and a results json; ``--save-ious`` adds the per-click IoU arrays (``i
 input | ground truth | prediction image per sample; ``--metrics dice,biou`` adds Dice@5 / bIoU@5
 columns, ``--clicker stochastic`` NoC under RClicks-style random clicks, ``--resize W H`` shrinks
 large images first. The work is
-:func:`isegm.inference.evaluation.evaluate`; this script parses flags and the config.
+:func:`isegm.inference.runner.evaluate`; this script parses flags and the config.
 Modes: NoBRS, RGB-BRS, DistMap-BRS, f-BRS-A, f-BRS-B, f-BRS-C (RITM's; BRS runs L-BFGS after every click
 from the 2nd, so it is several times slower per click than NoBRS, f-BRS least so).
 Families (``--predictor``): ritm / unet (from --checkpoint, checked against the checkpoint's model class;
@@ -160,7 +160,7 @@ def parse_args(argv=None):
         UserError: any bad flag or config value (one line naming it).
     """
     from isegm.config import load_config, parse_overrides
-    from isegm.inference.evaluation import EvalSettings
+    from isegm.inference.runner import EvalSettings
     from isegm.inference.utils import get_eval_zoom_in_params
 
     args = build_parser().parse_args(argv)
@@ -273,7 +273,7 @@ def main(argv=None) -> int:
 
 
 def _run(args, settings, cfg, device) -> int:
-    from isegm.inference.evaluation import evaluate
+    from isegm.inference.runner import evaluate
     from isegm.inference.sharding import current_shard
 
     family = {"checkpoint": args.checkpoint, "predictor": None, "load_model": None}

@@ -213,7 +213,7 @@ def test_shipped_checkpoint_cfr_on_coco_mval(coco_mval_path):
 
 # ---------------------------------------------------------------------- the evaluator
 def lib_run(tmp_path, net_factory, **settings):
-    from isegm.inference.evaluation import EvalSettings, run_evaluation
+    from isegm.inference.runner import EvalSettings, run_evaluation
 
     return run_evaluation([tmp_path / "fake_model.pth"], {"GrabCut": make_fake_dataset()},
                           EvalSettings(n_clicks=5, progress=False, **settings), torch.device("cpu"),
@@ -245,7 +245,7 @@ def test_evaluation_refuses_cfr_without_prev_mask_and_writes_nothing(tmp_path):
 @pytest.mark.parametrize("kwargs,match", [({"cf_n": -1}, "--cf-n -1"), ({"acf": True}, "--acf needs --cf-n"),
                                           ({"cf_n": 1, "cf_clicks": 0}, "--cf-clicks 0")])
 def test_eval_settings_refuse_bad_cfr_values(kwargs, match):
-    from isegm.inference.evaluation import EvalSettings
+    from isegm.inference.runner import EvalSettings
 
     with pytest.raises(UserError, match=match):
         EvalSettings(**kwargs)

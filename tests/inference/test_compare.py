@@ -13,7 +13,8 @@ from isegm import metrics as M
 from isegm.data.registry import get_eval_dataset
 from isegm.errors import UserError
 from isegm.inference.compare import COLUMNS, compare_models, parse_model_args
-from isegm.inference.evaluation import EvalSettings, evaluate_dataset, run_evaluation
+from isegm.inference.evaluation import evaluate_dataset
+from isegm.inference.runner import EvalSettings, run_evaluation
 from isegm.inference.predictors.grabcut import GrabCutPredictor
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "compare_models.py"

@@ -26,7 +26,7 @@ def lib_run(tmp_path, radius=7, datasets=None, **settings):
     """run_evaluation with the DiskNet fake model on the fake datasets (no files read)."""
     import torch
 
-    from isegm.inference.evaluation import EvalSettings, run_evaluation
+    from isegm.inference.runner import EvalSettings, run_evaluation
 
     datasets = datasets or {"GrabCut": make_fake_dataset(), "Berkeley": make_fake_dataset()}
     return run_evaluation([tmp_path / "fake_model.pth"], datasets,
@@ -66,7 +66,7 @@ def test_ious_are_saved_only_with_save_ious(tmp_path):
 def test_library_iou_analysis_and_vis(tmp_path):
     import torch
 
-    from isegm.inference.evaluation import EvalSettings, run_evaluation
+    from isegm.inference.runner import EvalSettings, run_evaluation
 
     logs = tmp_path / "logs"
     run_evaluation([tmp_path / "fake_model.pth"], {"GrabCut": make_fake_dataset()},
@@ -85,7 +85,7 @@ def test_script_and_library_give_identical_results(tmp_path, capsys):
     import torch
 
     from eval_fixtures import make_grabcut, make_random_checkpoint
-    from isegm.inference.evaluation import EvalSettings, evaluate
+    from isegm.inference.runner import EvalSettings, evaluate
 
     data = make_grabcut(tmp_path / "GrabCut", n=2)
     ckpt = make_random_checkpoint(tmp_path / "weights" / "rand.pth", seed=0)   # seed 0: IoUs > 0
@@ -340,7 +340,7 @@ def test_images_dir_dataset_end_to_end(tmp_path):
     import cv2
     import torch
 
-    from isegm.inference.evaluation import EvalSettings, evaluate
+    from isegm.inference.runner import EvalSettings, evaluate
 
     root = tmp_path / "avalanches"
     (root / "images").mkdir(parents=True)
@@ -370,7 +370,7 @@ def test_last_checkpoints_of_two_experiments_get_their_own_results(tmp_path):
     import torch
 
     from eval_fixtures import make_grabcut, make_random_checkpoint
-    from isegm.inference.evaluation import EvalSettings, evaluate
+    from isegm.inference.runner import EvalSettings, evaluate
 
     data = make_grabcut(tmp_path / "GrabCut", n=1)
     exps = tmp_path / "exps"

@@ -164,7 +164,7 @@ def test_evaluate_dataset_records_resized_samples(fake_dataset):
 
 def test_eval_settings_refuse_bad_issue11_options():
     from isegm.errors import UserError
-    from isegm.inference.evaluation import EvalSettings
+    from isegm.inference.runner import EvalSettings
 
     for kwargs, text in (({"resize": (0, 0)}, "--resize 0 0"), ({"clicker": "human"}, "--clicker"),
                          ({"click_sigma": -1.0}, "--click-sigma"), ({"repeats": 0}, "--repeats"),

@@ -5,7 +5,8 @@ import pytest
 from inference_fakes import disk_mask, make_image
 from isegm.errors import UserError
 from isegm.geometry import Box
-from isegm.inference.evaluation import EvalSettings, evaluate_dataset, evaluate_sample
+from isegm.inference.evaluation import evaluate_dataset, evaluate_sample
+from isegm.inference.runner import EvalSettings
 from isegm.inference.reporting import input_notes, summarize
 from isegm.metrics import iou
 

@@ -7,7 +7,7 @@ import torch
 from inference_fakes import disk_mask, make_image
 from isegm.errors import UserError
 from isegm.inference.clicker import Clicker
-from isegm.inference.evaluation import EvalSettings
+from isegm.inference.runner import EvalSettings
 from isegm.inference.predictors import get_predictor
 from isegm.inference.predictors.onnx import CompiledNet, load_backend_net
 from isegm.inference.transforms import ZoomIn

@@ -202,7 +202,7 @@ def test_shipped_checkpoint_focus_on_coco_mval(coco_mval_path):
 
 
 def test_evaluation_focus_refine_is_named(tmp_path):
-    from isegm.inference.evaluation import EvalSettings, run_evaluation
+    from isegm.inference.runner import EvalSettings, run_evaluation
 
     results = run_evaluation([tmp_path / "fake_model.pth"], {"GrabCut": make_fake_dataset()},
                              EvalSettings(n_clicks=3, progress=False, focus_refine=True), torch.device("cpu"),
