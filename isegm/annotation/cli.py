@@ -80,6 +80,9 @@ def annotate_parser():
     p.add_argument("--name", default=None, help="output file stem (default: the image's stem)")
     p.add_argument("--ignore-image-hash", action="store_true",
                    help="replay even if the image pixels differ from the recorded ones")
+    p.add_argument("--refiner-checkpoint", default=None, metavar="PATH",
+                   help="the refiner the session was recorded with (its settings.refiner): objects it refined are "
+                        "replayed by it; without it they are replayed by --checkpoint, with a warning")
     return p
 
 
@@ -215,8 +218,8 @@ def check_session_fits(session, shape):
     """Check every object record of a loaded session against an image of ``shape`` (H, W), without a model.
 
     Raises:
-        UserError: a click missing a key, not whole pixels, or outside the image; a malformed box (the message
-            names the file, the object and the click).
+        UserError: a click missing a key, not whole pixels, or outside the image; a malformed box or refiner flag
+            (the message names the file, the object and the click).
     """
     where = session.get("where", "session")
     h, w = shape
@@ -230,6 +233,7 @@ def check_session_fits(session, shape):
         try:
             clicks = codec.clicks_from_json(rec.get("clicks"), here)
             codec.box_from_json(rec.get("restrict_box"), here)
+            codec.refined_from_json(rec, here)
         except ValueError as exc:
             raise UserError(str(exc)) from None
         for c in clicks:
@@ -314,6 +318,9 @@ def replay(argv=None):
     out_dir = check_out_dir(args.out)
     check_outputs_free(out_dir, args.name or image_path.stem, args.overwrite)
     checkpoint = check_checkpoint(args.checkpoint)
+    refiner_checkpoint = None
+    if args.refiner_checkpoint is not None:
+        refiner_checkpoint = check_checkpoint(args.refiner_checkpoint, "--refiner-checkpoint")
     device = device_of(args)
     settings = dict(session.get("settings") or {})
     predictor_params = settings.get("predictor") or runtime.default_predictor_params()
@@ -324,11 +331,15 @@ def replay(argv=None):
     runtime.make_deterministic()
     runtime.apply_recorded_runtime(settings, device)
     _net, predictor = load_predictor(checkpoint, device, predictor_params, inference=inference)
+    live_settings = runtime.session_settings(checkpoint, device, predictor_params, inference=inference)
+    refiner = None
+    if refiner_checkpoint is not None:
+        _refiner_net, refiner = load_refiner(refiner_checkpoint, device, predictor_params, inference=inference)
+        live_settings["refiner"] = runtime.session_settings(refiner_checkpoint, device, predictor_params)["checkpoint"]
     try:
         controller = AnnotationSession(predictor, threshold=session.get("threshold", 0.5),
                                        overlap_rule=session.get("overlap_rule", overlap.DEFAULT_RULE),
-                                       settings=runtime.session_settings(checkpoint, device, predictor_params,
-                                                                         inference=inference))
+                                       settings=live_settings, refiner=refiner)
         controller.set_image(image, image_path.name)
         for note in controller.restore(session, check_image=not args.ignore_image_hash):
             logger.warning("%s", note)

@@ -8,6 +8,10 @@ Format ``isegm-annotation-session``, version 1 (the files written since the firs
      "objects": [{"id", "label", "clicks", "restrict_box", "init_mask", "threshold"}],
      "current": null or an object record without "id"}
 
+An object record may also hold ``"strokes"`` (see :func:`strokes_to_json`) and ``"refiner": true`` when the
+refiner (``settings.refiner``, "Fusing Forces" mask refinement) predicted it from its ``init_mask``; without the
+key the click model did (older files, and every object without an external mask).
+
 A click is ``{"y", "x", "positive", "order"}`` with ``order`` 1-based in files (``Click.index`` is 0-based
 in memory); ``restrict_box`` is ``[y0, x0, y1, x1]`` end exclusive or null; ``init_mask`` is a COCO RLE
 (counts as str) or null. A saved COCO ``<name>.json`` holds the same data: the header under its ``isegm``
@@ -24,7 +28,7 @@ from isegm.geometry import Box, BoxMode, Click
 
 __all__ = ["SESSION_FORMAT", "SESSION_VERSION", "image_sha256", "clicks_to_json", "clicks_from_json",
            "strokes_to_json", "strokes_from_json",
-           "box_to_json", "box_from_json", "object_record", "load_session"]
+           "box_to_json", "box_from_json", "object_record", "refined_from_json", "load_session"]
 
 SESSION_FORMAT = "isegm-annotation-session"
 SESSION_VERSION = 1
@@ -144,13 +148,34 @@ def strokes_from_json(records, clicks: Sequence[Click], where: str) -> tuple:
 
 
 def object_record(label: str, clicks: Sequence[Click], box: Optional[Box], init_rle: Optional[dict],
-                  threshold: float, strokes=()) -> dict:
-    """One object's plain-data record (without its id); ``strokes`` (StrokeSteps) only when there are any."""
+                  threshold: float, strokes=(), refined: bool = False) -> dict:
+    """One object's plain-data record (without its id); ``strokes`` (StrokeSteps) only when there are any,
+    ``"refiner": true`` only when ``refined`` (the refiner predicted the object)."""
     rec = {"label": label, "clicks": clicks_to_json(clicks), "restrict_box": box_to_json(box),
            "init_mask": init_rle, "threshold": threshold}
     if strokes:
         rec["strokes"] = strokes_to_json(strokes)
+    if refined:
+        rec["refiner"] = True
     return rec
+
+
+def refined_from_json(rec: dict, where: str) -> bool:
+    """The ``"refiner"`` flag of an object record: True when the refiner predicted the object (False when absent).
+
+    Raises:
+        ValueError: the flag is not a boolean, or it is true on an object without an ``init_mask`` (the refiner
+            only corrects external masks); the message names ``where``.
+    """
+    value = rec.get("refiner", False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ValueError(f"{where}: 'refiner' must be true or false, got {value!r:.60}")
+    if value and rec.get("init_mask") is None:
+        raise ValueError(f"{where}: 'refiner' is true but the object has no init_mask (the refiner only corrects "
+                         f"an external mask)")
+    return value
 
 
 def load_session(source) -> dict:
@@ -188,7 +213,7 @@ def load_session(source) -> dict:
                                 "label": ann.get("label") or cats.get(int(ann["category_id"])),
                                 "clicks": ann.get("clicks") or [], "restrict_box": ann.get("restrict_box"),
                                 "init_mask": ann.get("init_mask"), "threshold": ann.get("threshold", 0.5),
-                                "strokes": ann.get("strokes")})
+                                "strokes": ann.get("strokes"), "refiner": ann.get("refiner", False)})
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{where}: malformed annotation or category ({type(exc).__name__}: {exc})") from None
         session["objects"] = objects

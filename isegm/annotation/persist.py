@@ -39,17 +39,19 @@ def session_header(state, box_margin: float, settings: dict) -> dict:
     }
 
 
-def to_session(state, box_margin: float, settings: dict, include_current: bool = True) -> dict:
+def to_session(state, box_margin: float, settings: dict, include_current: bool = True,
+               current_refined: bool = False) -> dict:
     """Plain-data session dict (see :mod:`isegm.annotation.codec`) of a
     :class:`~isegm.annotation.state.SessionState`: everything needed to replay it; the unfinished object is
-    ``current`` (None when empty or not ``include_current``)."""
+    ``current`` (None when empty or not ``include_current``), ``current_refined`` when the refiner predicts it."""
     session = session_header(state, box_margin, settings)
-    session["objects"] = [dict(codec.object_record(o.label, o.clicks, o.box, o.init_rle, o.threshold, o.strokes), id=i + 1)
+    session["objects"] = [dict(codec.object_record(o.label, o.clicks, o.box, o.init_rle, o.threshold, o.strokes,
+                                                   o.refined), id=i + 1)
                           for i, o in enumerate(state.objects)]
     cur = None
     if include_current and not state.cur.is_empty():
         cur = codec.object_record(state.label, state.cur.clicks, state.cur.box, state.cur.init_rle,
-                                  state.threshold, state.cur.strokes)
+                                  state.threshold, state.cur.strokes, current_refined)
     session["current"] = cur
     return session
 
@@ -60,7 +62,8 @@ def export_objects(state) -> List[export.ExportObject]:
     cat_ids = {c["name"]: c["id"] for c in state.categories()}
     out = []
     for i, (obj, final) in enumerate(zip(state.objects, state.finals)):
-        extra = codec.object_record(obj.label, obj.clicks, obj.box, obj.init_rle, obj.threshold, obj.strokes)
+        extra = codec.object_record(obj.label, obj.clicks, obj.box, obj.init_rle, obj.threshold, obj.strokes,
+                                    obj.refined)
         del extra["label"]
         extra["isthing"] = obj.label not in state.stuff_labels
         out.append(export.ExportObject(id=i + 1, label=obj.label, category_id=cat_ids[obj.label],
@@ -158,8 +161,8 @@ def read_header(session: dict, shape: Tuple[int, int], image_sha: str, box_margi
 def model_mismatches(recorded: Optional[dict], current: Optional[dict], where: str = "session") -> List[str]:
     """One-line notes on what differs between the model a session was recorded with and the one now loaded.
 
-    Restoring a session re-predicts every object with the current model; with another checkpoint (sha256) or
-    another inference path (``settings.inference``, see :func:`isegm.annotation.runtime.session_settings`) the
+    Restoring a session re-predicts every object with the current model (refined objects with the current
+    refiner); with another checkpoint or refiner (sha256) or another inference path (``settings.inference``, see :func:`isegm.annotation.runtime.session_settings`) the
     masks can differ from the recorded ones. Sessions without a record of either compare as equal there.
 
     Args:
@@ -176,6 +179,11 @@ def model_mismatches(recorded: Optional[dict], current: Optional[dict], where: s
         notes.append(f"{where}: recorded with checkpoint {(recorded.get('checkpoint') or {}).get('name')} "
                      f"(sha256 {old_sha[:12]}...), re-predicting with {(current.get('checkpoint') or {}).get('name')} "
                      f"(sha256 {new_sha[:12]}...): masks may differ")
+    old_ref, new_ref = recorded.get("refiner") or {}, current.get("refiner") or {}
+    if old_ref.get("sha256") and new_ref.get("sha256") and old_ref["sha256"] != new_ref["sha256"]:
+        notes.append(f"{where}: recorded with refiner {old_ref.get('name')} (sha256 {old_ref['sha256'][:12]}...), "
+                     f"re-predicting refined objects with {new_ref.get('name')} (sha256 {new_ref['sha256'][:12]}...): "
+                     f"their masks may differ")
     if recorded and current:
         old_path, new_path = _path_name(recorded.get("inference")), _path_name(current.get("inference"))
         if old_path != new_path:

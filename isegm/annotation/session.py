@@ -347,6 +347,8 @@ class AnnotationSession:
                     self._predictor.reset(None)
                     self._push_history("replay")
                 st.cur = ObjectState(box=obj.box, init_mask=obj.init_mask, init_rle=obj.init_rle)
+                if obj.init_mask is not None and self._predictor.refiner is not None:
+                    self._predictor.use_refiner = obj.refined  # the model that made it predicts it again
                 self._replay_recorded(obj.clicks, obj.strokes)
                 self._changed()
                 return "reopen"
@@ -373,7 +375,7 @@ class AnnotationSession:
         """
         with self.lock:
             self._state.require_image()
-            new_id = self._state.finish_current()
+            new_id = self._state.finish_current(refined=self._predictor.refining)
             self._predictor.reset()
             self._changed()
             return new_id
@@ -463,20 +465,25 @@ class AnnotationSession:
         """Plain-data session dict (see :mod:`isegm.annotation.codec`): everything needed to replay it."""
         with self.lock:
             self._state.require_image()
-            return persist.to_session(self._state, self.box_margin, self.settings, include_current)
+            return persist.to_session(self._state, self.box_margin, self.settings, include_current,
+                                      current_refined=self._predictor.refining)
 
     def restore(self, session, check_image=True):
         """Replay a session (from :meth:`to_session`, an autosave or a saved ``<name>.json``) on the current image.
 
         Objects are rebuilt by feeding their clicks to the predictor exactly as in a live session, so with the
-        same checkpoint, predictor settings and device the masks equal the saved ones bit for bit.
+        same checkpoint, predictor settings and device the masks equal the saved ones bit for bit. An object the
+        refiner predicted (record key ``"refiner"``) is replayed by the refiner; without one loaded it is replayed
+        by the click model and a note says so. The refiner switch ends as the unfinished object was recorded (when
+        it has an external mask and a refiner is loaded), else as it was.
 
         Args:
             session: dict or path; see :func:`isegm.annotation.codec.load_session` for accepted forms.
             check_image: compare the image's size and pixel hash with the recorded ones.
         Returns:
             list of one-line notes (:func:`isegm.annotation.persist.model_mismatches`): the session was recorded
-            with another checkpoint or inference path, so its masks were re-predicted and may differ.
+            with another checkpoint, refiner or inference path, or refined objects had no refiner to replay them,
+            so their masks were re-predicted and may differ.
         Raises:
             ValueError: the session belongs to another image, or holds invalid clicks / boxes / masks (the
                 message names the file and the object).
@@ -489,6 +496,8 @@ class AnnotationSession:
             where = header.where
             notes = persist.model_mismatches(session.get("settings"), self.settings, where)
             saved_autosave, self.autosave_path = self.autosave_path, None
+            saved_switch = self._predictor.use_refiner
+            unrefined = []
             try:
                 st.overlap_rule = header.overlap_rule
                 self.box_margin = header.box_margin
@@ -499,27 +508,49 @@ class AnnotationSession:
                 for rec in session.get("objects") or []:
                     here = f"{where}: object {rec.get('id')} ({rec.get('label')})"
                     try:
-                        self._load_object_record(rec, here)
+                        if not self._load_object_record(rec, here):
+                            unrefined.append(str(rec.get("id")))
                         self.finish_object()
                     except ValueError as exc:
                         raise ValueError(str(exc) if str(exc).startswith(where) else f"{here}: {exc}") from None
-                if session.get("current"):
-                    self._load_object_record(session["current"], f"{where}: unfinished object")
+                current = session.get("current")
+                if current:
+                    if not self._load_object_record(current, f"{where}: unfinished object"):
+                        unrefined.append("unfinished")
+                    if self._predictor.refiner is None or self._state.cur.init_mask is None:
+                        self._predictor.use_refiner = saved_switch
+                else:
+                    self._predictor.use_refiner = saved_switch
                 self.set_threshold(session.get("threshold", self.threshold))
+            except BaseException:
+                self._predictor.use_refiner = saved_switch
+                raise
             finally:
                 self.autosave_path = saved_autosave
             st.mark_saved()
+        if unrefined:
+            name = ((session.get("settings") or {}).get("refiner") or {}).get("name") or "a refiner"
+            notes.append(f"{where}: object(s) {', '.join(unrefined)} were refined by {name}, but no refiner is loaded "
+                         f"(--refiner-checkpoint): re-predicted with the click model, their masks may differ")
         return notes
 
     def _load_object_record(self, rec, where):
+        """Make ``rec`` the current object and replay it, by the refiner when the record says the refiner made it.
+
+        Returns:
+            False when the record asks for the refiner and none is loaded (the click model replayed it), else True.
+        """
         persist.require_record(rec, where)
+        refined = codec.refined_from_json(rec, where)
         self.set_label(rec.get("label") or DEFAULT_LABEL)
         self.set_threshold(rec.get("threshold", self.threshold))
         self._state.cur = ObjectState()
         self._state.history.clear()
         box, init_mask, init_rle, clicks, strokes = persist.object_from_record(rec, where, self.shape)
         self._state.cur = ObjectState(box=box, init_mask=init_mask, init_rle=init_rle)
+        self._predictor.use_refiner = refined and self._predictor.refiner is not None
         self._replay_recorded(clicks, strokes)
+        return not refined or self._predictor.refiner is not None
 
     # ------------------------------------------------------------------ internals
     def _replay_recorded(self, clicks, strokes=()):

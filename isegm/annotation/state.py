@@ -35,6 +35,8 @@ class AnnotatedObject:
         threshold: probability threshold used for ``raw_mask``.
         raw_mask: (H, W) bool ``prob > threshold`` (before the overlap rule).
         prob: (H, W) float32 last probability map (kept for display; not saved).
+        refined: True when the refiner predicted it (it has an external mask and the refiner was on); a replay
+            routes it to the refiner again (json key ``"refiner"``).
     """
     label: str
     clicks: tuple
@@ -45,6 +47,7 @@ class AnnotatedObject:
     prob: Optional[np.ndarray] = None
     init_rle: Optional[dict] = None
     strokes: tuple = ()
+    refined: bool = False
 
 
 @dataclass
@@ -169,8 +172,9 @@ class SessionState:
         ``action`` (one of :data:`isegm.annotation.history.ACTIONS`)."""
         self.history.push(UndoStep(action=action, before=self.cur, predictor_states=predictor_states, crop=crop))
 
-    def finish_current(self) -> int:
-        """Append the current object as an :class:`AnnotatedObject` with the current label and threshold.
+    def finish_current(self, refined: bool = False) -> int:
+        """Append the current object as an :class:`AnnotatedObject` with the current label and threshold;
+        ``refined``: the refiner predicted it (recorded for the replay).
 
         Returns:
             the new object's 1-based id.
@@ -187,7 +191,8 @@ class SessionState:
         cur = self.cur
         self.objects.append(AnnotatedObject(
             label=self.label, clicks=cur.clicks, box=cur.box, init_mask=cur.init_mask,
-            threshold=self.threshold, raw_mask=raw, prob=cur.prob, init_rle=cur.init_rle, strokes=cur.strokes))
+            threshold=self.threshold, raw_mask=raw, prob=cur.prob, init_rle=cur.init_rle, strokes=cur.strokes,
+            refined=bool(refined)))
         self.recompose()
         self.cur = ObjectState()
         self.history.clear()

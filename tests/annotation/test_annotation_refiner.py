@@ -106,6 +106,100 @@ def test_switching_on_without_a_refiner_is_refused():
     assert ctrl.set_refiner_enabled(False) is False
 
 
+# ------------------------------------------------------------------ the json records which model made an object
+def _annotate_three_objects(ctrl):
+    """Object 1: external mask + clicks by the refiner; object 2: external mask + clicks by the click model (switch
+    off); object 3: clicks only; then an unfinished object on an external mask, by the refiner again."""
+    other = np.zeros((64, 80), bool)
+    other[45:60, 55:78] = True
+    ctrl.set_external_mask(external_mask())
+    for y, x, positive in CLICKS:
+        ctrl.add_click(y, x, positive)
+    ctrl.finish_object()
+    ctrl.set_refiner_enabled(False)
+    ctrl.set_external_mask(other)
+    ctrl.add_click(50, 60, True)
+    ctrl.finish_object()
+    ctrl.add_click(5, 70, True)
+    ctrl.finish_object()
+    ctrl.set_refiner_enabled(True)
+    ctrl.set_external_mask(other)
+    ctrl.add_stroke([(58, 60), (58, 75)], 3.0, False)
+
+
+def test_the_session_json_says_which_objects_the_refiner_made_and_a_restore_replays_them_by_it():
+    ctrl, _click_model, _refiner = session()
+    _annotate_three_objects(ctrl)
+    record = ctrl.to_session()
+    assert [o.get("refiner", False) for o in record["objects"]] == [True, False, False]
+    assert record["current"]["refiner"] is True
+    assert "refiner" not in record["objects"][1]                # the click model: the key is left out (old files)
+
+    replayed, click_model, refiner = session()
+    replayed.set_refiner_enabled(False)                       # the switch is set back as the unfinished object was
+    assert replayed.restore(record) == []
+    assert replayed.refiner_enabled and replayed.refining
+    for a, b in zip(replayed.final_masks(), ctrl.final_masks()):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(replayed.current_prob, ctrl.current_prob)
+    assert refiner.calls == 3 and click_model.calls == 2      # object 1's 2 clicks + the stroke / objects 2 and 3
+    assert [o.refined for o in replayed.objects] == [True, False, False]
+    assert replayed.to_session() == record
+
+
+def test_a_restore_without_the_refiner_uses_the_click_model_and_says_so():
+    ctrl, _click_model, _refiner = session()
+    _annotate_three_objects(ctrl)
+    record = ctrl.to_session()
+    record["settings"] = {"refiner": {"name": "my_refiner.pth", "sha256": "ab" * 32}}
+    replayed, _click_model, _ = session(refiner=False)
+    notes = replayed.restore(record)
+    assert len(notes) == 1 and "object(s) 1, unfinished were refined by my_refiner.pth" in notes[0]
+    assert "no refiner is loaded" in notes[0]
+    by_click_model = alone(4, external_mask(), CLICKS) > 0.5
+    np.testing.assert_array_equal(replayed.objects[0].raw_mask, by_click_model)
+    assert not np.array_equal(ctrl.objects[0].raw_mask, by_click_model)
+    assert not replayed.objects[0].refined                     # what now made the mask is recorded on a save
+
+
+def test_a_restore_with_another_refiner_says_so():
+    ctrl, _click_model, _refiner = session()
+    _annotate_three_objects(ctrl)
+    record = ctrl.to_session()
+    record["settings"] = {"refiner": {"name": "old.pth", "sha256": "ab" * 32}}
+    replayed, _, _ = session()
+    replayed.settings = {"refiner": {"name": "new.pth", "sha256": "cd" * 32}}
+    notes = replayed.restore(record)
+    assert len(notes) == 1 and "recorded with refiner old.pth" in notes[0] and "new.pth" in notes[0]
+
+
+@pytest.mark.parametrize("change,match", [({"refiner": "yes"}, "'refiner' must be true or false"),
+                                          ({"refiner": True, "init_mask": None}, "'refiner' is true but the object "
+                                                                                 "has no init_mask")])
+def test_a_bad_refiner_flag_is_refused_naming_the_object(change, match):
+    ctrl, _click_model, _refiner = session()
+    _annotate_three_objects(ctrl)
+    record = ctrl.to_session()
+    record["objects"][0].update(change)
+    replayed, _, _ = session()
+    with pytest.raises(ValueError, match=f"object 1 .*{match}"):
+        replayed.restore(record)
+    assert replayed.refiner_enabled                           # the switch is left as it was
+
+
+def test_reopening_a_finished_object_replays_it_by_the_model_that_made_it():
+    ctrl, _click_model, _refiner = session()
+    ctrl.set_external_mask(external_mask())
+    for y, x, positive in CLICKS:
+        ctrl.add_click(y, x, positive)
+    refined = ctrl.current_prob.copy()
+    ctrl.finish_object()
+    ctrl.set_refiner_enabled(False)
+    assert ctrl.undo() == "reopen"
+    assert ctrl.refiner_enabled and ctrl.refining
+    np.testing.assert_array_equal(ctrl.current_prob, refined)
+
+
 # ------------------------------------------------------------------ demo.py --refiner-checkpoint
 REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
 

@@ -203,3 +203,56 @@ def test_a_session_on_a_fast_inference_path_replays_on_that_path(tmp_path, check
     assert annotate.main(["--image", str(image_path), "--clicks", str(bad), "--checkpoint", str(checkpoint),
                           "--cpu", "--out", str(tmp_path / "bad_out")]) == 2
     assert not (tmp_path / "bad_out" / "scene.json").exists()
+
+
+def test_annotate_replays_refined_objects_with_the_refiner_checkpoint(tmp_path, checkpoint, caplog):
+    """An object the refiner corrected is recorded as such; ``--refiner-checkpoint`` replays it bit for bit, and
+    without it the replay warns that the click model re-predicted it."""
+    import torch
+
+    model = pytest.importorskip("isegm.model")
+    torch.manual_seed(1)
+    refiner_path = tmp_path / "random_refiner.pth"
+    model.save_is_model(model.build_model("hrnet18s_itermask"), refiner_path)
+
+    image = _scene()
+    image_path = tmp_path / "scene.png"
+    cv2.imwrite(str(image_path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    device = torch.device("cpu")
+    runtime.make_deterministic()
+    params = runtime.default_predictor_params(limit_longest_size=160)
+    settings = runtime.session_settings(checkpoint, device, params)
+    settings["refiner"] = runtime.session_settings(refiner_path, device, params)["checkpoint"]
+    ctrl = AnnotationController(runtime.build_predictor(runtime.load_net(checkpoint, device), device, params),
+                                settings=settings,
+                                refiner=runtime.build_predictor(runtime.load_net(refiner_path, device), device, params))
+    ctrl.set_image(image, image_path.name)
+    ext = np.zeros(image.shape[:2], bool)
+    ext[30:95, 20:85] = True
+    ctrl.set_external_mask(ext)
+    assert ctrl.refining
+    ctrl.add_click(60, 50, True)
+    ctrl.add_stroke([(100, 30), (100, 70)], 3.0, False)
+    by_click_model = AnnotationController(runtime.build_predictor(runtime.load_net(checkpoint, device), device, params))
+    by_click_model.set_image(image, image_path.name)
+    by_click_model.set_external_mask(ext)
+    by_click_model.add_click(60, 50, True)
+    by_click_model.add_stroke([(100, 30), (100, 70)], 3.0, False)
+    # random weights: a threshold under which both models' maps keep pixels (the replay without the refiner finishes)
+    ctrl.set_threshold(min(np.quantile(p, 0.6) for p in (ctrl.current_prob, by_click_model.current_prob)))
+    ctrl.finish_object()
+    live_paths = ctrl.save(tmp_path / "live")
+    assert json.loads(live_paths["json"].read_text())["annotations"][0]["refiner"] is True
+
+    annotate = _load_script("annotate_script", REPO / "scripts" / "annotate.py")
+    base = ["--image", str(image_path), "--clicks", str(live_paths["json"]), "--checkpoint", str(checkpoint), "--cpu"]
+    assert annotate.main(base + ["--out", str(tmp_path / "with"), "--refiner-checkpoint", str(refiner_path)]) == 0
+    assert (tmp_path / "with" / "scene_instances.png").read_bytes() == live_paths["instances"].read_bytes()
+    assert json.loads((tmp_path / "with" / "scene.json").read_text())["annotations"][0]["refiner"] is True
+
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert annotate.main(base + ["--out", str(tmp_path / "without")]) == 0
+    assert any("object(s) 1 were refined by random_refiner.pth" in r.getMessage() for r in caplog.records)
+    assert (tmp_path / "without" / "scene_instances.png").read_bytes() != live_paths["instances"].read_bytes()
+    assert "refiner" not in json.loads((tmp_path / "without" / "scene.json").read_text())["annotations"][0]
