@@ -12,6 +12,8 @@ writes the table, a json and one plot per metric under --out.
 Default data: the COCO_MVal split that training held out (seed 0, 10 %); --dataset Berkeley evaluates the
 test set (evaluation only). --patch-size H W runs every model in overlapping H x W patches
 (isegm.inference.predictors.patches.PatchPredictor, --patch-overlap px shared) on images larger than that.
+--initial-model CHECKPOINT [--initial-clicks K] starts every sample from that click model's mask after K simulated
+clicks (isegm.inference.correction.ClickModelMasks) instead: the "external mask from a model" case.
 """
 from __future__ import annotations
 
@@ -42,6 +44,11 @@ def main(argv=None):
                    help="COCO_MVal: the held-out fraction, split as train.py does (same --split-seed)")
     p.add_argument("--split-seed", type=int_range(0), default=0)
     p.add_argument("--seed", type=int_range(0), default=0, help="seed of the initial masks")
+    p.add_argument("--initial-model", default=None, metavar="CHECKPOINT",
+                   help="start every sample from this click model's mask after --initial-clicks clicks of the "
+                        "simulated user (NoBRS, RITM's click rule) instead of a degraded ground truth")
+    p.add_argument("--initial-clicks", type=int_range(1), default=None, metavar="K",
+                   help="clicks behind the --initial-model mask (default 3)")
     p.add_argument("--corrections", type=int_range(1), default=5, help="K, corrections per sample")
     p.add_argument("--max-samples", type=int_range(1), default=None)
     p.add_argument("--thresh", type=float_range(0.0, 1.0, lo_open=True, hi_open=True), default=0.49)
@@ -56,6 +63,9 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.patch_size is None and args.patch_overlap is not None:
         raise UserError(f"--patch-overlap {args.patch_overlap} needs --patch-size H W")
+    if args.initial_model is None and args.initial_clicks is not None:
+        raise UserError(f"--initial-clicks {args.initial_clicks} needs --initial-model CHECKPOINT")
+    initial_clicks = 3 if args.initial_clicks is None else args.initial_clicks
     overlap = 32 if args.patch_overlap is None else args.patch_overlap
     if args.patch_size is not None and overlap >= min(args.patch_size):
         raise UserError(f"--patch-overlap {overlap} must be smaller than the patch size "
@@ -65,7 +75,7 @@ def main(argv=None):
 
     from isegm.config import load_config, parse_overrides
     from isegm.data.registry import dataset_path, get_dataset
-    from isegm.inference.correction import CORRECTION_METRICS, evaluate_corrections
+    from isegm.inference.correction import CORRECTION_METRICS, ClickModelMasks, evaluate_corrections
     from isegm.inference.predictors import get_predictor
     from isegm.inference.predictors.patches import PatchPredictor
     from isegm.inference.reporting import save_curves_plot
@@ -87,6 +97,13 @@ def main(argv=None):
         if args.patch_size is not None:
             predictor = PatchPredictor(predictor, tuple(args.patch_size), overlap=overlap)
         predictors[name] = predictor
+    initial_masks, initial_text = None, "degraded ground truth"
+    if args.initial_model is not None:
+        click_model = load_is_model(find_checkpoint(cfg.INTERACTIVE_MODELS_PATH, args.initial_model), device=device,
+                                    eval_mode=True)
+        initial_masks = ClickModelMasks(get_predictor(click_model, "NoBRS", device, zoom_in_params=None),
+                                        clicks=(initial_clicks, initial_clicks), thresh=args.thresh)
+        initial_text = f"{Path(args.initial_model).name} after {initial_clicks} click(s)"
     data = get_dataset(args.dataset, dataset_path(cfg, args.dataset))
     label = args.dataset
     if args.dataset == "COCO_MVal":
@@ -94,9 +111,11 @@ def main(argv=None):
         label = f"COCO_MVal held-out ({args.held_out:g}, seed {args.split_seed})"
     with torch.inference_mode():
         result = evaluate_corrections(data, predictors, n_corrections=args.corrections, seed=args.seed,
-                                      max_samples=args.max_samples, thresh=args.thresh, progress=True)
+                                      max_samples=args.max_samples, thresh=args.thresh, progress=True,
+                                      initial_masks=initial_masks)
     ks = range(args.corrections + 1)
-    lines = [f"{label}: {result['n_samples']} samples, initial masks seed {args.seed}; mean after k corrections",
+    lines = [f"{label}: {result['n_samples']} samples, initial masks: {initial_text} (seed {args.seed}); mean "
+             f"after k corrections",
              "", "| method | metric | " + " | ".join(f"k={k}" for k in ks) + " |",
              "| --- | --- | " + " | ".join("---:" for _ in ks) + " |"]
     for method, scores in result["mean"].items():
@@ -108,6 +127,8 @@ def main(argv=None):
     atomic_write_text(out / "corrections.md", table + "\n", make_parents=True)
     atomic_write_json(out / "corrections.json", dict(result, dataset=label, seed=args.seed,
                                                      models=dict(args.model),
+                                                     initial_model=args.initial_model,
+                                                     initial_clicks=initial_clicks if args.initial_model else None,
                                                      patch_size=args.patch_size,
                                                      patch_overlap=overlap if args.patch_size else None),
                        make_parents=True)

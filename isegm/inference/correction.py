@@ -294,11 +294,14 @@ def correction_curves(image, gt_mask, initial, predictors: dict, n_corrections: 
 
 
 def evaluate_corrections(dataset, predictors: dict, n_corrections: int = 5, seed: int = 0,
-                         max_samples=None, thresh: float = 0.49, progress: bool = False) -> dict:
-    """:func:`correction_curves` over a dataset, from degraded ground truths as initial masks.
+                         max_samples=None, thresh: float = 0.49, progress: bool = False,
+                         initial_masks=None) -> dict:
+    """:func:`correction_curves` over a dataset, from degraded ground truths (or a click model's masks) as initial
+    masks.
 
     Sample i starts from :func:`degrade_mask` of its object with ``np.random.default_rng([seed, i])``, the same
-    for every method and every run.
+    for every method and every run; with ``initial_masks`` (a callable as :class:`ClickModelMasks`:
+    ``(image, gt, ignore, rng) -> (H, W) bool``) from what it returns for that sample and generator instead.
 
     Returns:
         ``{"n_samples", "n_corrections", "samples": [{"index", "sample_id", "curves"}],
@@ -313,7 +316,11 @@ def evaluate_corrections(dataset, predictors: dict, n_corrections: int = 5, seed
         gt_mask = np.asarray(sample.gt_mask)
         if not (gt_mask == 1).any():
             continue
-        initial = degrade_mask(gt_mask == 1, np.random.default_rng([seed, index]))
+        rng = np.random.default_rng([seed, index])
+        if initial_masks is None:
+            initial = degrade_mask(gt_mask == 1, rng)
+        else:
+            initial = np.asarray(initial_masks(sample.image, gt_mask == 1, gt_mask == -1, rng), dtype=bool)
         curves = correction_curves(sample.image, gt_mask, initial, predictors, n_corrections, thresh)
         samples.append({"index": index, "sample_id": getattr(sample, "sample_id", index), "curves": curves})
     methods = ("hand", *predictors)

@@ -91,6 +91,49 @@ def test_correction_curves_hand_vs_model():
         correction_curves(image, gt.astype(np.int32), initial[:10], {})
 
 
+class _Samples:
+    """Two samples with one rectangular object each (the dataset interface evaluate_corrections reads)."""
+
+    def __init__(self):
+        from types import SimpleNamespace
+
+        self.items = []
+        for k in range(2):
+            gt = np.zeros((120, 160), np.int32)
+            gt[30 + 10 * k:90, 40:120 - 10 * k] = 1
+            self.items.append(SimpleNamespace(image=np.zeros((120, 160, 3), np.uint8), gt_mask=gt, sample_id=k))
+
+    def __len__(self):
+        return len(self.items)
+
+    def get_sample(self, index):
+        return self.items[index]
+
+
+def test_evaluate_corrections_starts_from_the_given_initial_masks():
+    from isegm.inference.correction import evaluate_corrections
+
+    seen = []
+
+    def top_half(image, gt, ignore, rng):
+        seen.append(int(rng.integers(1 << 30)))
+        mask = gt.copy()
+        mask[60:] = False
+        return mask
+
+    data = _Samples()
+    result = evaluate_corrections(data, {"oracle": _CopyGT(np.zeros((120, 160), bool))}, n_corrections=2,
+                                  seed=7, initial_masks=top_half)
+    for sample, record in zip(data.items, result["samples"]):
+        gt = sample.gt_mask == 1
+        expected = iou(sample.gt_mask, top_half(None, gt, None, np.random.default_rng(0)))
+        assert expected < 1.0 and record["curves"]["hand"]["iou"][0] == pytest.approx(expected)
+    # sample i's generator is default_rng([seed, i]), as for the degraded masks
+    assert seen[:2] == [int(np.random.default_rng([7, i]).integers(1 << 30)) for i in range(2)]
+    degraded = evaluate_corrections(data, {}, n_corrections=1, seed=7)
+    assert degraded["samples"][0]["curves"]["hand"]["iou"][0] != result["samples"][0]["curves"]["hand"]["iou"][0]
+
+
 def test_evaluate_corrections_script_refuses_bad_models(tmp_path):
     import subprocess
     import sys
@@ -103,4 +146,9 @@ def test_evaluate_corrections_script_refuses_bad_models(tmp_path):
     proc = subprocess.run(run + ["--model", f"m={tmp_path / 'absent.pth'}"], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 2 and "absent.pth" in proc.stderr
+    proc = subprocess.run(run + ["--initial-clicks", "2"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--initial-clicks 2 needs --initial-model" in proc.stderr
+    proc = subprocess.run(run + ["--initial-model", str(tmp_path / "nope.pth")], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and "nope.pth" in proc.stderr
     assert not (tmp_path / "corrections.json").exists()
