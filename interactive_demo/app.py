@@ -416,8 +416,10 @@ class AnnotationApp(ttk.Frame):
             self.after(POLL_MS, self._poll)
 
     def _handle_result(self, res):
-        if res.name == "refiner" and self._has_refiner():
-            self.refiner_var.set(self.controller.refiner_enabled)  # also after a refused switch
+        if self._has_refiner():
+            # also after a refused switch, a resumed session and an undo that reopened a refined object: both set
+            # the switch to the model that made the object
+            self.refiner_var.set(self.controller.refiner_enabled)
         if not res.ok:
             text = str(res.error) or type(res.error).__name__
             if res.on_error == "dialog":

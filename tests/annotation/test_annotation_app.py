@@ -253,3 +253,12 @@ def test_r_switches_the_refiner_of_the_session(app_env, tmp_path):
     pump(root, app)
     assert app.refiner_var.get() and ctrl.refiner_enabled and ctrl.refining
     assert refiner.threads and "refiner on" in app.message
+    ctrl.set_threshold(0.3)
+    app.finish_object()
+    pump(root, app)
+    app.toggle_refiner()
+    pump(root, app)
+    assert not app.refiner_var.get() and not ctrl.refiner_enabled
+    app.undo()                                                # reopens the refined object: the switch follows it
+    pump(root, app)
+    assert ctrl.refining and app.refiner_var.get()
