@@ -86,3 +86,7 @@ def test_superpixel_follow_ups_change_one_thing_each():
     assert (superpixel.epochs, longer.epochs) == (3, 12) and dc_replace(longer, epochs=3) == superpixel
     assert more.pseudo_objects == {"superpixel_prob": 0.8}
     assert dc_replace(more, pseudo_objects=superpixel.pseudo_objects) == superpixel
+    suem = importlib.import_module("models.cocomval.hrnet18s_cocomval_finetune_superpixel_suem").RECIPE
+    assert (suem.copy_paste_prob, suem.image_mix_prob) == (0.5, 0.5) and suem.stuff_prob == superpixel.stuff_prob
+    assert dc_replace(suem, copy_paste_prob=superpixel.copy_paste_prob,
+                      image_mix_prob=superpixel.image_mix_prob) == superpixel
