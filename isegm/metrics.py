@@ -145,10 +145,12 @@ def pseudo_f_measure(gt_mask, pred_mask, ignore_label: int = -1) -> float:
 
     P is the precision (:func:`precision`); the pseudo-recall Rps is the share of the ground truth's
     skeleton that the prediction covers, the skeleton being the object thinned to one-pixel lines
-    (``skimage.morphology.thin``, MATLAB's ``bwmorph(gt, 'thin', Inf)`` of the DIBCO tools). Rps does not
-    punish a prediction that misses the object's rim as long as its "strokes" are found; H-DIBCO 2013 and
-    later weight the pseudo-recall and pseudo-precision by stroke width and distance (the TIP 2013
-    weights), which is not done here. Ignored pixels count in neither P nor the skeleton.
+    (``skimage.morphology.thin``, MATLAB's ``bwmorph(gt, 'thin', Inf)`` of the DIBCO tools). This is the pFM
+    the "Fusing Forces" authors' released code computes (a ``bwmorph`` thinning of the ground truth, the share
+    of it the prediction covers, the plain precision). Rps does not punish a prediction that misses the
+    object's rim as long as its "strokes" are found; H-DIBCO 2013 and later weight the pseudo-recall and
+    pseudo-precision by stroke width and distance (the TIP 2013 weights), which is not done here. Ignored
+    pixels count in neither P nor the skeleton.
 
     Args:
         gt_mask, pred_mask, ignore_label: as :func:`confusion`.
