@@ -47,6 +47,22 @@ def _scene(h=120, w=160):
     return image
 
 
+def _scene_file(tmp_path):
+    """(image, path): :func:`_scene` written to ``tmp_path/scene.png``."""
+    image = _scene()
+    image_path = tmp_path / "scene.png"
+    cv2.imwrite(str(image_path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    return image, image_path
+
+
+def _cpu_predictor(checkpoint, params):
+    """The exact-path CPU predictor of ``checkpoint`` with predictor ``params``."""
+    import torch
+
+    device = torch.device("cpu")
+    return runtime.build_predictor(runtime.load_net(checkpoint, device), device, params)
+
+
 def _threshold_at(ctrl, quantile, box=None):
     """Random weights give arbitrary probability levels: pick the threshold from the current map over the pixels
     the object may still claim (it is recorded per object, so the replay uses the same value)."""
@@ -61,15 +77,12 @@ def _threshold_at(ctrl, quantile, box=None):
 def test_annotate_replays_saved_json_bit_for_bit(tmp_path, checkpoint):
     import torch
 
-    image = _scene()
-    image_path = tmp_path / "scene.png"
-    cv2.imwrite(str(image_path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-
+    image, image_path = _scene_file(tmp_path)
     device = torch.device("cpu")
     runtime.make_deterministic()
     params = runtime.default_predictor_params(limit_longest_size=160)
-    predictor = runtime.build_predictor(runtime.load_net(checkpoint, device), device, params)
-    ctrl = AnnotationController(predictor, settings=runtime.session_settings(checkpoint, device, params),
+    ctrl = AnnotationController(_cpu_predictor(checkpoint, params),
+                                settings=runtime.session_settings(checkpoint, device, params),
                                 autosave_path=tmp_path / "live" / "scene.autosave.json")
     ctrl.set_image(image, image_path.name)
 
@@ -163,9 +176,7 @@ def test_a_session_on_a_fast_inference_path_replays_on_that_path(tmp_path, check
 
     from isegm.inference.paths import InferencePath
 
-    image = _scene()
-    image_path = tmp_path / "scene.png"
-    cv2.imwrite(str(image_path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    image, image_path = _scene_file(tmp_path)
     device, path = torch.device("cpu"), InferencePath("bf16", fold_bn=True, channels_last=True)
     runtime.make_deterministic()
     params = runtime.default_predictor_params(limit_longest_size=160)
@@ -182,7 +193,7 @@ def test_a_session_on_a_fast_inference_path_replays_on_that_path(tmp_path, check
     ctrl.finish_object()
     live_paths = ctrl.save(tmp_path / "live")
 
-    exact = AnnotationController(runtime.build_predictor(runtime.load_net(checkpoint, device), device, params))
+    exact = AnnotationController(_cpu_predictor(checkpoint, params))
     exact.set_image(image, image_path.name)
     exact.add_click(60, 50, True)
     exact.add_click(100, 140, False)
@@ -215,17 +226,14 @@ def test_annotate_replays_refined_objects_with_the_refiner_checkpoint(tmp_path, 
     refiner_path = tmp_path / "random_refiner.pth"
     model.save_is_model(model.build_model("hrnet18s_itermask"), refiner_path)
 
-    image = _scene()
-    image_path = tmp_path / "scene.png"
-    cv2.imwrite(str(image_path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    image, image_path = _scene_file(tmp_path)
     device = torch.device("cpu")
     runtime.make_deterministic()
     params = runtime.default_predictor_params(limit_longest_size=160)
     settings = runtime.session_settings(checkpoint, device, params)
     settings["refiner"] = runtime.session_settings(refiner_path, device, params)["checkpoint"]
-    ctrl = AnnotationController(runtime.build_predictor(runtime.load_net(checkpoint, device), device, params),
-                                settings=settings,
-                                refiner=runtime.build_predictor(runtime.load_net(refiner_path, device), device, params))
+    ctrl = AnnotationController(_cpu_predictor(checkpoint, params), settings=settings,
+                                refiner=_cpu_predictor(refiner_path, params))
     ctrl.set_image(image, image_path.name)
     ext = np.zeros(image.shape[:2], bool)
     ext[30:95, 20:85] = True
@@ -233,7 +241,7 @@ def test_annotate_replays_refined_objects_with_the_refiner_checkpoint(tmp_path, 
     assert ctrl.refining
     ctrl.add_click(60, 50, True)
     ctrl.add_stroke([(100, 30), (100, 70)], 3.0, False)
-    by_click_model = AnnotationController(runtime.build_predictor(runtime.load_net(checkpoint, device), device, params))
+    by_click_model = AnnotationController(_cpu_predictor(checkpoint, params))
     by_click_model.set_image(image, image_path.name)
     by_click_model.set_external_mask(ext)
     by_click_model.add_click(60, 50, True)
