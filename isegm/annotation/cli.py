@@ -185,10 +185,11 @@ def load_predictor(checkpoint, device, params, flag="--checkpoint", inference=No
         raise UserError(f"cannot build a predictor for {flag} {checkpoint}: {exc}") from None
 
 
-def load_refiner(checkpoint, device, params, flag="--refiner-checkpoint", inference=None):
+def load_refiner(checkpoint, device, params, flag="--refiner-checkpoint", inference=None, settings=None):
     """Load the refiner of ``--refiner-checkpoint`` (already checked by :func:`check_checkpoint` with that flag)
     as :func:`load_predictor` does, and check it has a previous-mask input (where a refiner takes the external
-    mask). Used by ``demo.py`` and ``python -m isegm.web``.
+    mask); when ``settings`` (a session's settings dict) is given, record it there as ``settings["refiner"]``
+    (name, sha256: what a replay compares). Used by ``demo.py``, ``scripts/annotate.py`` and ``python -m isegm.web``.
 
     Returns:
         (net in eval mode, predictor).
@@ -199,6 +200,8 @@ def load_refiner(checkpoint, device, params, flag="--refiner-checkpoint", infere
     if not getattr(net, "with_prev_mask", False):
         raise UserError(f"{flag} {checkpoint}: {type(net).__name__} has no previous-mask input; a refiner takes "
                         f"the external mask there (use an *_itermask or refiner model)")
+    if settings is not None:
+        settings["refiner"] = runtime.session_settings(checkpoint, device, params)["checkpoint"]
     return net, predictor
 
 
@@ -284,8 +287,8 @@ def prepare_demo(argv=None, load_model=True) -> DemoSetup:
     settings = runtime.session_settings(checkpoint, device, params, inference=inference)
     refiner = None
     if refiner_checkpoint is not None:
-        _refiner_net, refiner = load_refiner(refiner_checkpoint, device, params, inference=inference)
-        settings["refiner"] = runtime.session_settings(refiner_checkpoint, device, params)["checkpoint"]
+        _refiner_net, refiner = load_refiner(refiner_checkpoint, device, params, inference=inference,
+                                             settings=settings)
     setup.controller = AnnotationSession(predictor, threshold=args.threshold, overlap_rule=args.overlap,
                                          settings=settings, class_names=classes, refiner=refiner)
     setup.model_info = {"checkpoint": checkpoint.name, "device": str(device),
@@ -334,8 +337,8 @@ def replay(argv=None):
     live_settings = runtime.session_settings(checkpoint, device, predictor_params, inference=inference)
     refiner = None
     if refiner_checkpoint is not None:
-        _refiner_net, refiner = load_refiner(refiner_checkpoint, device, predictor_params, inference=inference)
-        live_settings["refiner"] = runtime.session_settings(refiner_checkpoint, device, predictor_params)["checkpoint"]
+        _refiner_net, refiner = load_refiner(refiner_checkpoint, device, predictor_params, inference=inference,
+                                             settings=live_settings)
     try:
         controller = AnnotationSession(predictor, threshold=session.get("threshold", 0.5),
                                        overlap_rule=session.get("overlap_rule", overlap.DEFAULT_RULE),

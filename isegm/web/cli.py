@@ -166,8 +166,8 @@ def prepare_web(argv=None, load_model=True) -> WebSetup:
     settings = runtime.session_settings(checkpoint, device, params, inference=inference)
     refiner_net = None
     if refiner_checkpoint is not None:  # the demo's checks (loadable, a previous-mask input), before listening
-        refiner_net, _ = annotation_cli.load_refiner(refiner_checkpoint, device, params, inference=inference)
-        settings["refiner"] = runtime.session_settings(refiner_checkpoint, device, params)["checkpoint"]
+        refiner_net, _ = annotation_cli.load_refiner(refiner_checkpoint, device, params, inference=inference,
+                                                     settings=settings)
 
     def make_session():
         refiner = None if refiner_net is None else runtime.build_predictor(refiner_net, device, params)
