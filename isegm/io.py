@@ -14,6 +14,7 @@ can count and report converted inputs instead of converting silently.
 """
 from __future__ import annotations
 
+import hashlib
 import io as _io
 import json
 import math
@@ -29,9 +30,22 @@ import numpy as np
 
 from isegm.errors import UserError
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "dumps_json",
+__all__ = ["file_sha256", "atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "dumps_json",
            "to_plain", "read_image", "read_mask", "read_binary_mask", "decode_binary_mask", "binarise_mask",
            "load_numpy_pickle", "NUMPY_PICKLE_GLOBALS"]
+
+
+def file_sha256(path, chunk: int = 1 << 20) -> str:
+    """sha256 hex digest of the file at ``path`` (read in ``chunk``-byte blocks).
+
+    Raises:
+        OSError: the file cannot be read (FileNotFoundError for a missing one).
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 # ---------------------------------------------------------------------- atomic writing

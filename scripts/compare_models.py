@@ -9,7 +9,8 @@ Example:
 Model specs: ``ritm:PATH``, ``unet:PATH``, ``sam:VARIANT:PATH``, ``grabcut``. Every sample runs all
 ``--n-clicks`` clicks; ``--clicker stochastic`` adds ``--repeats`` runs per sample with RClicks-style clicks
 (stopping at IoU 0.90) and their NoC@85/90 as mean ± std. Writes ``compare.md``, ``compare_miou.png`` and ``compare_results.json`` in
-``--out-dir``; the work is :func:`isegm.inference.compare.compare_models`. Bad input: one ``error:`` line,
+``--out-dir``, and every finished sample in its ``runs/`` folder: ``--resume`` continues a stopped run from
+there. The work is :func:`isegm.inference.compare.compare_models`. Bad input: one ``error:`` line,
 exit status 2.
 """
 from __future__ import annotations
@@ -46,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset-path", action="append", default=[], metavar="NAME=PATH",
                         help="Folder of one dataset by name (repeatable), e.g. ImagesDir=/data/avalanches.")
     parser.add_argument("--no-progress", action="store_true", help="Hide the progress bars.")
+    parser.add_argument("--resume", action="store_true",
+                        help="Continue a stopped comparison in --out-dir: samples kept in its runs/ folder by an "
+                             "earlier run with the same settings are read back, only the rest run (also: add a "
+                             "model to a finished comparison).")
     add_stochastic_click_arguments(parser)
     return parser
 
@@ -70,7 +75,8 @@ def main(argv=None) -> int:
     device = torch.device("cpu" if args.cpu or not torch.cuda.is_available() else "cuda:0")
     result = compare_models(models, datasets, device, args.out_dir, n_clicks=args.n_clicks, eval_mode=args.eval_mode,
                             pred_thr=args.thresh, max_samples=args.max_samples, progress=not args.no_progress,
-                            stochastic=StochasticSpec.from_args(args), echo=lambda row: print(row, flush=True))
+                            stochastic=StochasticSpec.from_args(args), echo=lambda row: print(row, flush=True),
+                            resume=args.resume)
     print(result["table"])
     print(f"table: {result['table_path']}\nplot: {result['plot_path']}\nresults: {result['results_path']}", flush=True)
     return 0

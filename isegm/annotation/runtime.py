@@ -5,10 +5,11 @@ build and CPU thread count as the session that recorded the clicks; :func:`runti
 :func:`make_deterministic` switches off non-deterministic kernels. The predictor parameters are stored in the
 session as plain data and passed back to :func:`build_predictor` unchanged.
 """
-import hashlib
 import logging
 import os
 from pathlib import Path
+
+from isegm.io import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -83,15 +84,6 @@ def make_deterministic():
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
     torch.use_deterministic_algorithms(True, warn_only=True)
-
-
-def file_sha256(path, chunk=1 << 20):
-    """sha256 hex digest of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def runtime_info(device):

@@ -13,10 +13,16 @@ scores of :class:`~isegm.inference.evaluation.ClickScorer`. With stochastic clic
 :class:`~isegm.inference.evaluation.StochasticSpec`) each sample is also run ``repeats`` times with clicks
 scattered around the standard one, stopping at IoU 0.90 (the table's highest NoC threshold, so their NoC is
 exact), and :data:`STOCHASTIC_COLUMNS` give NoC@85/90 as mean ± std over the repeats.
+
+Every finished sample of every (model, dataset) run is kept in ``out_dir/runs/<model>@<dataset>.jsonl``
+(:class:`~isegm.inference.sample_store.SampleStore`): a comparison stopped part way (hours of classic GrabCut)
+continues with ``resume=True`` from the sample it stopped at, and a model added to a finished comparison runs
+alone while the others' samples are read back; the result equals one uninterrupted run.
 """
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, List, Mapping, Optional, Sequence
@@ -158,7 +164,7 @@ def parse_model_args(items: Sequence[str]) -> dict:
 def compare_models(models: Mapping[str, ModelSpec], datasets: Mapping, device, out_dir, *, n_clicks: int = 20,
                    eval_mode: str = "cvpr", pred_thr: float = 0.49, max_samples: Optional[int] = None,
                    progress: bool = True, columns: Optional[Sequence[Column]] = None,
-                   stochastic=None, echo: Optional[Callable[[str], None]] = None) -> dict:
+                   stochastic=None, echo: Optional[Callable[[str], None]] = None, resume: bool = False) -> dict:
     """Evaluate every model on every dataset; write ``compare.md`` (table), ``compare_miou.png`` (plot) and
     ``compare_results.json`` (per-sample records) under ``out_dir``, each atomically.
 
@@ -177,15 +183,19 @@ def compare_models(models: Mapping[str, ModelSpec], datasets: Mapping, device, o
         stochastic: a :class:`~isegm.inference.evaluation.StochasticSpec`: after each sample's standard run,
             its repeats with stochastic clicks, each stopping at IoU :data:`STOCHASTIC_STOP_IOU`. None: none.
         echo: called with each finished table row (e.g. ``print``).
+        resume: continue from the samples kept in ``out_dir/runs/`` by an earlier call with the same settings
+            (see the module docstring); False refuses an ``out_dir`` that holds such samples.
 
     Returns:
         ``{'runs': [ModelRun, ...], 'table_path', 'plot_path', 'results_path', 'table'}``.
 
     Raises:
-        UserError: bad eval mode, ``n_clicks`` < 1, loader errors (named file), no model or dataset.
+        UserError: bad eval mode, ``n_clicks`` < 1, loader errors (named file), no model or dataset; kept samples
+            in ``out_dir/runs/`` without ``resume``, or written with other settings (the file and the settings
+            are named).
     """
-    from isegm.inference.evaluation import evaluate_dataset
     from isegm.inference.reporting import stochastic_summary
+    from isegm.inference.sample_store import SampleStore, evaluate_with_store
     from isegm.inference.predictors.families import get_family_predictor, load_family_model
     from isegm.inference.utils import get_eval_zoom_in_params
     from isegm.io import atomic_write_json, atomic_write_text, to_plain
@@ -217,10 +227,13 @@ def compare_models(models: Mapping[str, ModelSpec], datasets: Mapping, device, o
                                                  zoom_in_params=get_eval_zoom_in_params(eval_mode, dataset_name))
             else:
                 predictor = loaded[name]
-            all_ious, elapsed, records = evaluate_dataset(dataset, predictor, progress=progress,
-                                                          max_samples=max_samples, pred_thr=pred_thr,
-                                                          max_iou_thr=1.01, min_clicks=1, max_clicks=n_clicks,
-                                                          boundary_iou=True, stochastic=stochastic)
+            store = SampleStore(out_dir / "runs" / f"{_file_part(name)}@{_file_part(dataset_name)}.jsonl",
+                                _run_settings(name, spec, dataset_name, dataset, device, n_clicks, eval_mode,
+                                              pred_thr, stochastic), resume=resume)
+            all_ious, elapsed, records = evaluate_with_store(dataset, predictor, store, progress=progress,
+                                                             max_samples=max_samples, pred_thr=pred_thr,
+                                                             max_iou_thr=1.01, min_clicks=1, max_clicks=n_clicks,
+                                                             boundary_iou=True, stochastic=stochastic)
             summary = (stochastic_summary(records, int(n_clicks), STOCHASTIC_STOP_IOU, stochastic.sigma,
                                           stochastic.repeats, stochastic.seed) if stochastic is not None else None)
             run = ModelRun(name, spec, dataset_name, int(n_clicks), all_ious, elapsed, records, summary)
@@ -247,6 +260,28 @@ def compare_models(models: Mapping[str, ModelSpec], datasets: Mapping, device, o
     results_path = atomic_write_json(out_dir / "compare_results.json", to_plain(results))
     return {"runs": runs, "table": table, "table_path": table_path, "plot_path": plot_path,
             "results_path": results_path}
+
+
+def _file_part(name: str) -> str:
+    """``name`` with every character but letters, digits, '.', '_' and '-' replaced by '_' (a file-name part)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", str(name)) or "_"
+
+
+def _run_settings(name, spec: ModelSpec, dataset_name, dataset, device, n_clicks, eval_mode, pred_thr,
+                  stochastic) -> dict:
+    """What a kept sample of one (model, dataset) run depends on: a resumed run must match all of it."""
+    import torch
+
+    from isegm.io import file_sha256
+
+    checkpoint = Path(spec.checkpoint) if spec.checkpoint else None
+    return {"model": name, "family": spec.family, "checkpoint": spec.checkpoint, "variant": spec.variant,
+            "checkpoint_sha256": file_sha256(checkpoint) if checkpoint is not None and checkpoint.is_file() else None,
+            "dataset": dataset_name, "dataset_size": len(dataset), "n_clicks": int(n_clicks), "eval_mode": eval_mode,
+            "pred_thr": float(pred_thr), "boundary_iou": True, "device": torch.device(device).type,
+            "stochastic": (None if stochastic is None else
+                           {"sigma": stochastic.sigma, "repeats": stochastic.repeats, "seed": stochastic.seed,
+                            "stop_iou": stochastic.stop_iou})}
 
 
 def format_markdown_table(runs: Sequence[ModelRun], columns: Sequence[Column] = COLUMNS,
