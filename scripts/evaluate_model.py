@@ -116,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, key in DATASET_PATH_FLAGS.items():
         parser.add_argument("--" + flag.replace("_", "-"), type=str, default=None, help=f"Overrides {key}.")
     parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
+    parser.add_argument("--resume", action="store_true",
+                        help="Resumable run: keep every finished sample under the logs folder's runs/ and, when an "
+                             "earlier --resume run of the same settings stopped, continue from its samples (the "
+                             "table and json then equal an uninterrupted run's). One process (not with torchrun).")
     # --- metrics, stochastic clicks, resizing, triplets (issue 11) ---
     parser.add_argument("--metrics", type=str, default="", metavar="LIST",
                         help="Extra table columns: comma-separated iou, dice, biou, precision, recall, accuracy, each "
@@ -293,7 +297,7 @@ def _run(args, settings, cfg, device) -> int:
                        exp_path=args.exp_path,
                        models_dir=cfg.get("INTERACTIVE_MODELS_PATH"), exps_dir=cfg.get("EXPS_PATH"),
                        logs_root=args.logs_path or None, model_name=args.model_name,
-                       echo=lambda text: print(text, flush=True), **family)
+                       echo=lambda text: print(text, flush=True), resume=args.resume, **family)
     if current_shard().is_main:
         print(f"results written to {results['results_path']}", flush=True)
     return 0

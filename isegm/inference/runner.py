@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence
 
 from isegm.geometry import STROKE_SPACING
-from isegm.inference.evaluation import FIRST_INTERACTIONS, INTERACTIONS, StochasticSpec, evaluate_dataset
+from isegm.inference.evaluation import FIRST_INTERACTIONS, INTERACTIONS, StochasticSpec
+from isegm.inference.sample_store import evaluate_with_store
 
 logger = logging.getLogger(__name__)
 
@@ -249,7 +250,7 @@ class EvalSettings:
 def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSettings, device, logs_path,
                    logs_prefix: str = "", model_name: Optional[str] = None,
                    load_model: Optional[Callable] = None, echo: Optional[Callable[[str], None]] = None,
-                   predictor=None, shard=None) -> dict:
+                   predictor=None, shard=None, resume: bool = False) -> dict:
     """Evaluate checkpoints on datasets with RITM's NoC protocol and write the reports.
 
     Order as RITM: for each dataset, for each checkpoint: load the model, build the predictor, run
@@ -279,6 +280,11 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
             0 echoes and writes; every rank returns the merged results (``metric_files`` only on rank 0). Table and json are the one-process
             ones but for timing: ``elapsed_time`` (the time column) and SPC are summed over the ranks' loops,
             ``wall_time`` is the longest rank's loop, ``shards`` the number of ranks.
+        resume: keep every finished sample in ``logs_path/runs/<prefix><dataset>_<run>[_<checkpoint>].jsonl``
+            (:class:`~isegm.inference.sample_store.SampleStore`) and take the samples an earlier ``resume`` run
+            with the same settings kept there instead of evaluating them again: a stopped run continues where
+            it stopped and ends with the uninterrupted run's table and json (SPC: the seconds each sample took
+            when it ran). Stored samples do not run ``vis_preds`` / ``vis_triplets`` again. One process only.
 
     Returns:
         The results dict written to the json: settings, ``checkpoints``, ``table_path``,
@@ -287,9 +293,11 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
 
     Raises:
         UserError: from the checkpoint loader (not a checkpoint, truncated ...), the eval mode, or a
-            BRS mode the model cannot run (``BRSModelError``, naming mode and model class).
+            BRS mode the model cannot run (``BRSModelError``, naming mode and model class); ``resume`` with several
+            ranks, or with kept samples of other settings (the file and the settings are named).
         FileNotFoundError: a checkpoint is missing.
     """
+    from isegm.errors import UserError
     from isegm.inference import reporting
     from isegm.inference.predictors import get_predictor
     from isegm.inference.sharding import current_shard, gather_dataset_results
@@ -298,6 +306,9 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
 
     shard = current_shard() if shard is None else shard
     main = shard.is_main
+    if resume and shard.world_size > 1:
+        raise UserError(f"--resume runs in one process; this run has {shard.world_size} ranks (drop torchrun or "
+                        f"--resume)")
 
     if load_model is None:
         from isegm.inference.predictors.onnx import load_backend_net
@@ -359,9 +370,12 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
                 folder = Path(settings.vis_triplets) if settings.vis_triplets else logs_path / "triplets"
                 folder = folder / dataset_name / ("" if single else checkpoint_path.stem)
                 triplets = reporting.triplet_callback(folder, settings.thresh)
-            all_ious, elapsed_time, records = evaluate_dataset(
-                dataset, run_predictor, progress=settings.progress and main, max_samples=settings.max_samples,
-                shard=shard,
+            file_stem = f"{dataset_name}_{run_name}" + ("" if single else f"_{checkpoint_path.stem}")
+            store = (_sample_store(logs_path / "runs" / f"{name_prefix}{file_stem}.jsonl", results, dataset_name,
+                                   dataset, checkpoint_path, device) if resume else None)
+            all_ious, elapsed_time, records = evaluate_with_store(
+                dataset, run_predictor, store, progress=settings.progress and main, max_samples=settings.max_samples,
+                **({} if store is not None else {"shard": shard}),
                 pred_thr=settings.thresh, max_iou_thr=target_iou, min_clicks=settings.min_n_clicks,
                 max_clicks=settings.n_clicks, callback=callback, boundary_iou=settings.wants_boundary_iou(),
                 stochastic=stochastic, resize=settings.resize, sample_callback=triplets,
@@ -395,7 +409,6 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
                     echo(block)
                 reporting.append_text(table_path, block + "\n")
 
-            file_stem = f"{dataset_name}_{run_name}" + ("" if single else f"_{checkpoint_path.stem}")
             entry["checkpoint"] = str(checkpoint_path)
             entry["table_row"] = row
             entry["wall_time"] = wall_time
@@ -420,6 +433,23 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
             if main:
                 reporting.write_results_json(results_path, results)
     return results
+
+
+def _sample_store(path, results: dict, dataset_name: str, dataset, checkpoint_path: Path, device):
+    """The :class:`~isegm.inference.sample_store.SampleStore` of one (dataset, checkpoint) run with ``resume``:
+    its settings are the run's (``results`` minus paths, names and the sample count), the dataset's name and
+    size, the checkpoint and its sha256 and the device type."""
+    import torch
+
+    from isegm.inference.sample_store import SampleStore
+    from isegm.io import file_sha256
+
+    skip = ("model_name", "checkpoints", "table_path", "results_path", "shards", "datasets", "max_samples")
+    settings = {k: v for k, v in results.items() if k not in skip}
+    settings.update(dataset=dataset_name, dataset_size=len(dataset), checkpoint=str(checkpoint_path),
+                    checkpoint_sha256=file_sha256(checkpoint_path) if checkpoint_path.is_file() else None,
+                    device=torch.device(device).type)
+    return SampleStore(path, settings, resume=True)
 
 
 def checkpoint_logs_path(checkpoint, logs_root, exps_dir=None):
@@ -455,7 +485,7 @@ def checkpoint_logs_path(checkpoint, logs_root, exps_dir=None):
 def evaluate(settings: EvalSettings, dataset_paths: Mapping, device, *, checkpoint: str = "", exp_path: str = "",
              models_dir=None, exps_dir=None, logs_root=None, model_name: Optional[str] = None,
              load_model: Optional[Callable] = None, echo: Optional[Callable[[str], None]] = None,
-             predictor=None) -> dict:
+             predictor=None, resume: bool = False) -> dict:
     """Resolve checkpoints and datasets, then :func:`run_evaluation` (what ``scripts/evaluate_model.py`` runs).
 
     Args:
@@ -474,6 +504,7 @@ def evaluate(settings: EvalSettings, dataset_paths: Mapping, device, *, checkpoi
         model_name, load_model, echo: see :func:`run_evaluation`.
         predictor: a predictor built outside (see :func:`run_evaluation`); ``checkpoint`` is then only its
             label (not resolved), results go to ``logs_root/others/<label stem>``.
+        resume: keep finished samples and continue a stopped run (see :func:`run_evaluation`).
 
     Returns:
         :func:`run_evaluation`'s results dict.
@@ -515,4 +546,5 @@ def evaluate(settings: EvalSettings, dataset_paths: Mapping, device, *, checkpoi
         raise UserError(f"--iou-analysis needs a single checkpoint, got {len(checkpoints)}")
     datasets = {name: get_eval_dataset(name, path) for name, path in specs.items()}
     return run_evaluation(checkpoints, datasets, settings, device, logs_path, logs_prefix=logs_prefix,
-                          model_name=model_name, load_model=load_model, echo=echo, predictor=predictor)
+                          model_name=model_name, load_model=load_model, echo=echo, predictor=predictor,
+                          resume=resume)

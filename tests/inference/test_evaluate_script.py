@@ -389,3 +389,71 @@ def test_last_checkpoints_of_two_experiments_get_their_own_results(tmp_path):
     ious = [json.loads(p.read_text())["datasets"]["GrabCut"]["last_checkpoint"]["samples"][0]["ious"] for p in (a, b, c)]
     assert ious[0] != ious[1]        # different weights, different files
     assert not (logs / "others" / "last_checkpoint").exists()
+
+
+def test_resumed_run_equals_an_uninterrupted_one(tmp_path, monkeypatch):
+    """--resume: a run stopped after the first sample of each dataset continues from the kept samples and ends
+    with the uninterrupted run's records, NoC and table row (all but the SPC and time cells)."""
+    import torch
+
+    from isegm.errors import UserError
+    from isegm.inference.runner import EvalSettings, run_evaluation
+    from isegm.inference.sharding import Shard
+
+    stochastic = dict(clicker="stochastic", click_sigma=0.5, repeats=2, seed=1)
+
+    def run(logs, datasets=("GrabCut", "Berkeley"), **kwargs):
+        return run_evaluation([tmp_path / "fake_model.pth"], {name: make_fake_dataset() for name in datasets},
+                              EvalSettings(**dict(dict(n_clicks=5, progress=False, **stochastic), **kwargs)),
+                              torch.device("cpu"), logs, load_model=lambda path, device: DiskNet(radius=7),
+                              resume=True)
+
+    def strip(results):
+        out = {}
+        for name, entries in results["datasets"].items():
+            entry = entries["fake_model"]
+            cells = entry["table_row"].split("|")
+            out[name] = ({k: v for k, v in entry.items() if k not in ("elapsed_time", "wall_time", "spc", "SPC", "checkpoint",
+                                                                     "table_row", "samples")},
+                         [{k: v for k, v in r.items() if k != "times"} for r in entry["samples"]],
+                         cells[:8] + cells[10:])
+        return out
+
+    whole = lib_run(tmp_path / "whole", **stochastic)
+    first = run(tmp_path / "logs", max_samples=1)      # stopped after one sample of each dataset
+    runs = sorted(p.name for p in (tmp_path / "logs" / "runs").iterdir())
+    assert runs == ["Berkeley_cvpr_NoBRS_5.jsonl", "GrabCut_cvpr_NoBRS_5.jsonl"]
+    assert first["datasets"]["GrabCut"]["fake_model"]["n_samples"] == 1
+    from isegm.inference import evaluation
+
+    evaluated, real = [], evaluation.evaluate_dataset
+    monkeypatch.setattr(evaluation, "evaluate_dataset", lambda *a, **k: evaluated.append(k["shard"].indices(3))
+                        or real(*a, **k))
+    resumed = run(tmp_path / "logs")
+    assert evaluated == [[1], [2], [1], [2]], "only the samples not kept ran (2 datasets)"
+    a, b = (json.loads(json.dumps(strip(r))) for r in (whole, resumed))   # as the results json holds them
+    assert a == b
+    assert a["GrabCut"][0]["n_samples"] == 2 and len(a["GrabCut"][1]) == 3
+    assert a["GrabCut"][2][3].strip() == "3.00" and a["GrabCut"][2][-2].strip() == "3.00±0.00"
+    with pytest.raises(UserError, match=r"GrabCut_cvpr_NoBRS_5.jsonl was written with other settings \(thresh: "):
+        run(tmp_path / "logs", datasets=("GrabCut",), thresh=0.6)
+    with pytest.raises(UserError, match="--resume runs in one process; this run has 2 ranks"):
+        run_evaluation([tmp_path / "fake_model.pth"], {"GrabCut": make_fake_dataset()}, EvalSettings(n_clicks=5),
+                       torch.device("cpu"), tmp_path / "logs", load_model=lambda path, device: DiskNet(radius=7),
+                       resume=True, shard=Shard(0, 2))
+
+
+def test_cli_resume_keeps_samples_only_when_asked(script, tmp_path, capsys):
+    from isegm.errors import run_cli
+    from test_compare import make_images_dir
+
+    data = make_images_dir(tmp_path / "data", n=2)
+    args = ["--predictor", "grabcut", "--datasets", "ImagesDir", "--dataset-path", f"ImagesDir={data}", "--n-clicks",
+            "2", "--cpu", "--no-progress"]
+    assert run_cli(script.main, args + ["--logs-path", str(tmp_path / "plain")]) == 0
+    assert not list((tmp_path / "plain").rglob("*.jsonl"))           # RITM's behaviour: nothing kept
+    assert run_cli(script.main, args + ["--logs-path", str(tmp_path / "kept"), "--resume"]) == 0
+    kept = list((tmp_path / "kept").rglob("runs/*.jsonl"))
+    assert [p.name for p in kept] == ["ImagesDir_cvpr_grabcut_2.jsonl"] and len(kept[0].read_text().splitlines()) == 3
+    assert run_cli(script.main, args + ["--logs-path", str(tmp_path / "kept"), "--resume", "--thresh", "0.6"]) == 2
+    assert "written with other settings (thresh: stored 0.49, now 0.6)" in capsys.readouterr().err
