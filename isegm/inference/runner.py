@@ -82,7 +82,7 @@ class EvalSettings:
             (:func:`isegm.model.fusion.optimize_for_inference`); label tag ``bnfold``.
         channels_last: torch backend: convolution weights NHWC (faster oneDNN CPU kernels, sums differ ~1e-6);
             label tag ``cl``.
-        compile: torch backend, fp32, NoBRS: ``torch.compile`` mode of the network
+        compile: torch backend, NoBRS (fp32 or bf16): ``torch.compile`` mode of the network
             (:data:`isegm.inference.predictors.onnx.COMPILE_MODES`, 'none' = eager); label tag ``compile``.
             All five are recorded in the results json.
 
@@ -91,7 +91,7 @@ class EvalSettings:
             an unknown clicker, ``click_sigma`` < 0, ``repeats`` < 1, ``seed`` < 0, a ``resize`` side < 1;
             an unknown backend / precision or bf16 with an exported backend; ``fold_bn``, ``channels_last`` or
             ``compile`` with
-            an exported backend, ``compile`` with bf16 or a BRS mode, an unknown compile mode.
+            an exported backend, ``compile`` with a BRS mode, an unknown compile mode.
     """
 
     mode: str = "NoBRS"
@@ -144,9 +144,9 @@ class EvalSettings:
         if (self.fold_bn or self.channels_last or self.compile != "none") and self.backend != "torch":
             raise UserError(f"--fold-bn / --channels-last / --compile need --backend torch, got --backend "
                             f"{self.backend}")
-        if self.compile != "none" and (self.precision != "fp32" or self.mode != "NoBRS"):
-            raise UserError(f"--compile {self.compile} runs the fp32 NoBRS predictor only (got {self.mode}, "
-                            f"--precision {self.precision}): BRS needs the model's inner methods")
+        if self.compile != "none" and self.mode != "NoBRS":
+            raise UserError(f"--compile {self.compile} runs the NoBRS predictor only (got {self.mode}): BRS needs "
+                            f"the model's inner methods")
 
         if self.interaction not in INTERACTIONS:
             raise UserError(f"--interaction {self.interaction!r}: expected one of {', '.join(INTERACTIONS)}")

@@ -61,12 +61,32 @@ def test_compiled_net_gives_the_eager_probabilities(checkpoint):
     assert len(traced.net.calls) == len(eager.calls) > 0
 
 
+def test_compiled_bf16_net_gives_the_autocast_probabilities(checkpoint):
+    """--compile with --precision bf16: the traced forward runs under bf16 autocast (as AutocastNet) and returns
+    float32 outputs."""
+    from isegm.inference.predictors.onnx import AutocastNet
+
+    torch._dynamo.reset()
+    net = load_backend_net(checkpoint, "cpu")
+    compiled = CompiledNet(net, "default", backend="eager", precision="bf16")
+    plain = CompiledNet(net, "default", backend="eager")
+    autocast = AutocastNet(net)
+    image, points = torch.rand(1, 4, 64, 80), torch.tensor([[[30., 40., 0], [-1, -1, -1]]])
+    with torch.no_grad():
+        a, b, c = (m(image, points)["instances"] for m in (compiled, autocast, plain))
+    assert a.dtype == torch.float32 and torch.equal(a, b) and not torch.equal(a, c)
+    assert load_backend_net(checkpoint, "cpu", precision="bf16", compile_mode="default",
+                            compile_backend="eager").precision == "bf16"
+    with pytest.raises(UserError, match="unknown precision 'fp16'"):
+        CompiledNet(net, "default", backend="eager", precision="fp16")
+    assert EvalSettings(precision="bf16", compile="default").mode_label() == "NoBRS_bf16_compile"
+
+
 def test_fast_path_settings_are_labelled_and_refused_where_they_cannot_run():
     assert EvalSettings(fold_bn=True, compile="default").mode_label() == "NoBRS_bnfold_compile"
     assert EvalSettings().mode_label() == "NoBRS"
     for kwargs, needle in ((dict(compile="fast"), "--compile 'fast'"),
                            (dict(compile="default", mode="f-BRS-B"), "NoBRS predictor only"),
-                           (dict(compile="default", precision="bf16"), "NoBRS predictor only"),
                            (dict(fold_bn=True, backend="onnx"), "need --backend torch")):
         with pytest.raises(UserError, match=needle):
             EvalSettings(**kwargs)
