@@ -82,6 +82,23 @@ def test_compiled_bf16_net_gives_the_autocast_probabilities(checkpoint):
     assert EvalSettings(precision="bf16", compile="default").mode_label() == "NoBRS_bf16_compile"
 
 
+def test_cpu_inductor_compiles_with_weight_freezing(monkeypatch):
+    """On the CPU every mode's inductor options get ``freezing``; torch.compile validates them when the wrapper is
+    built (nothing is traced until the first call, so this is cheap). On a GPU the mode is passed as it is."""
+    from inference_fakes import DiskNet
+
+    for mode in ("default", "reduce-overhead", "max-autotune"):
+        CompiledNet(DiskNet(radius=7), mode, device_type="cpu")
+    seen = []
+    monkeypatch.setattr(torch, "compile", lambda fn, **kwargs: seen.append(kwargs) or fn)
+    CompiledNet(DiskNet(radius=7), "reduce-overhead", device_type="cpu")
+    CompiledNet(DiskNet(radius=7), "default", device_type="cpu")
+    CompiledNet(DiskNet(radius=7), "reduce-overhead", device_type="cuda")
+    assert seen[0]["options"] == {"triton.cudagraphs": True, "freezing": True} and seen[0]["dynamic"]
+    assert seen[1]["options"] == {"freezing": True}
+    assert seen[2]["mode"] == "reduce-overhead" and "options" not in seen[2]
+
+
 def test_fast_path_settings_are_labelled_and_refused_where_they_cannot_run():
     assert EvalSettings(fold_bn=True, compile="default").mode_label() == "NoBRS_bnfold_compile"
     assert EvalSettings().mode_label() == "NoBRS"

@@ -177,10 +177,10 @@ class CompiledNet:
         self.with_prev_mask = bool(getattr(net, "with_prev_mask", False))
         forward = net if precision == "fp32" else _AutocastForward(net, device_type)
         kwargs = {"mode": None if mode == "default" else mode}
-        if backend == "inductor" and device_type == "cpu":
+        if backend == "inductor" and device_type == "cpu":   # the mode's options plus weight freezing
             from torch._inductor import list_mode_options
 
-            kwargs = {"options": dict(list_mode_options(kwargs["mode"], dynamic=True), freezing=True)}
+            kwargs = {"options": dict(list_mode_options(mode, dynamic=True), freezing=True)}
         self._compiled = torch.compile(forward, dynamic=True, backend=backend, **kwargs)
 
     def __call__(self, image: torch.Tensor, points: torch.Tensor) -> dict:
