@@ -75,28 +75,15 @@ def main(argv=None):
 
     from isegm.config import load_config, parse_overrides
     from isegm.data.registry import dataset_path, get_dataset
-    from isegm.inference.correction import CORRECTION_METRICS, ClickModelMasks, evaluate_corrections
+    from isegm.inference.correction import (ClickModelMasks, evaluate_corrections, format_corrections_table,
+                                            refiner_predictors, write_corrections_report)
     from isegm.inference.predictors import get_predictor
-    from isegm.inference.predictors.patches import PatchPredictor
-    from isegm.inference.reporting import save_curves_plot
     from isegm.inference.utils import find_checkpoint
-    from isegm.io import atomic_write_json, atomic_write_text
     from isegm.model import load_is_model
 
     cfg = load_config(args.config_path, parse_overrides(args.overrides))
     device = torch.device("cpu" if args.cpu or not torch.cuda.is_available() else "cuda")
-    predictors = {}
-    for name, path in args.model:
-        if name == "hand":
-            raise UserError("--model hand=...: 'hand' names the hand-applied strokes; pick another name")
-        model = load_is_model(find_checkpoint(cfg.INTERACTIVE_MODELS_PATH, path), device=device, eval_mode=True)
-        if not getattr(model, "with_prev_mask", False):
-            raise UserError(f"--model {name}={path}: {type(model).__name__} has no previous-mask input; a refiner "
-                            f"takes the initial mask there (use an *_itermask model)")
-        predictor = get_predictor(model, "NoBRS", device, zoom_in_params=None)
-        if args.patch_size is not None:
-            predictor = PatchPredictor(predictor, tuple(args.patch_size), overlap=overlap)
-        predictors[name] = predictor
+    predictors = refiner_predictors(args.model, device, cfg.INTERACTIVE_MODELS_PATH, args.patch_size, overlap)
     initial_masks, initial_text = None, "degraded ground truth"
     if args.initial_model is not None:
         click_model = load_is_model(find_checkpoint(cfg.INTERACTIVE_MODELS_PATH, args.initial_model), device=device,
@@ -113,29 +100,12 @@ def main(argv=None):
         result = evaluate_corrections(data, predictors, n_corrections=args.corrections, seed=args.seed,
                                       max_samples=args.max_samples, thresh=args.thresh, progress=True,
                                       initial_masks=initial_masks)
-    ks = range(args.corrections + 1)
-    lines = [f"{label}: {result['n_samples']} samples, initial masks: {initial_text} (seed {args.seed}); mean "
-             f"after k corrections",
-             "", "| method | metric | " + " | ".join(f"k={k}" for k in ks) + " |",
-             "| --- | --- | " + " | ".join("---:" for _ in ks) + " |"]
-    for method, scores in result["mean"].items():
-        for metric in CORRECTION_METRICS:
-            lines.append(f"| {method} | {metric} | " + " | ".join(f"{v:.3f}" for v in scores[metric]) + " |")
-    table = "\n".join(lines)
+    table = format_corrections_table(result, label, initial_text, args.seed)
     print(table)
-    out = Path(args.out)
-    atomic_write_text(out / "corrections.md", table + "\n", make_parents=True)
-    atomic_write_json(out / "corrections.json", dict(result, dataset=label, seed=args.seed,
-                                                     models=dict(args.model),
-                                                     initial_model=args.initial_model,
-                                                     initial_clicks=initial_clicks if args.initial_model else None,
-                                                     patch_size=args.patch_size,
-                                                     patch_overlap=overlap if args.patch_size else None),
-                       make_parents=True)
-    for metric in CORRECTION_METRICS:
-        save_curves_plot(out / f"corrections_{metric}.png",
-                         {m: s[metric] for m, s in result["mean"].items()}, "corrections k", f"mean {metric}",
-                         f"{metric} after k corrections, {label}")
+    out = write_corrections_report(args.out, result, table, label, dict(
+        seed=args.seed, models=dict(args.model), initial_model=args.initial_model,
+        initial_clicks=initial_clicks if args.initial_model else None, patch_size=args.patch_size,
+        patch_overlap=overlap if args.patch_size else None))
     print(f"written to {out}")
     return 0
 

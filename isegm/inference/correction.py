@@ -33,7 +33,8 @@ from isegm.geometry import STROKE_SPACING, apply_strokes, pack_points
 from isegm.inference.user import next_stroke
 
 __all__ = ["CorrectionSimulator", "ClickModelMasks", "degrade_mask", "DEGRADATIONS", "CORRECTION_METRICS", "refine_prediction",
-           "correction_curves", "evaluate_corrections"]
+           "correction_curves", "evaluate_corrections", "refiner_predictors", "format_corrections_table",
+           "write_corrections_report"]
 
 #: the kinds of initial-mask error :func:`degrade_mask` draws from
 DEGRADATIONS = ("boundary", "missing_part", "spurious_blob", "ragged")
@@ -327,3 +328,76 @@ def evaluate_corrections(dataset, predictors: dict, n_corrections: int = 5, seed
     mean = {m: {k: np.nanmean([s["curves"][m][k] for s in samples], axis=0).tolist() if samples else []
                 for k in CORRECTION_METRICS} for m in methods}
     return {"n_samples": len(samples), "n_corrections": n_corrections, "samples": samples, "mean": mean}
+
+
+def refiner_predictors(models, device, models_dir=None, patch_size=None, overlap: int = 32) -> dict:
+    """NoBRS predictors (no zoom-in) of the refiners to compare, optionally run in overlapping patches.
+
+    Args:
+        models: ``[(name, checkpoint), ...]``: a name per row and a checkpoint path (or a name under
+            ``models_dir``, :func:`isegm.inference.utils.find_checkpoint`).
+        device: torch device.
+        models_dir: INTERACTIVE_MODELS_PATH, where bare checkpoint names are looked up.
+        patch_size: ``(H, W)``: wrap each predictor in
+            :class:`~isegm.inference.predictors.patches.PatchPredictor` with ``overlap`` px shared; None: whole image.
+
+    Returns:
+        ``{name: predictor}`` in the given order.
+
+    Raises:
+        UserError: the name ``hand`` (it names the hand-applied strokes), a model without a previous-mask input
+            (a refiner takes the initial mask there), or a checkpoint the loader refuses.
+        FileNotFoundError: a missing checkpoint.
+    """
+    from isegm.errors import UserError
+    from isegm.inference.predictors import get_predictor
+    from isegm.inference.predictors.patches import PatchPredictor
+    from isegm.inference.utils import find_checkpoint
+    from isegm.model import load_is_model
+
+    predictors = {}
+    for name, path in models:
+        if name == "hand":
+            raise UserError("--model hand=...: 'hand' names the hand-applied strokes; pick another name")
+        model = load_is_model(find_checkpoint(models_dir, path), device=device, eval_mode=True)
+        if not getattr(model, "with_prev_mask", False):
+            raise UserError(f"--model {name}={path}: {type(model).__name__} has no previous-mask input; a refiner "
+                            f"takes the initial mask there (use an *_itermask model)")
+        predictor = get_predictor(model, "NoBRS", device, zoom_in_params=None)
+        predictors[name] = predictor if patch_size is None else PatchPredictor(predictor, tuple(patch_size),
+                                                                                overlap=overlap)
+    return predictors
+
+
+def format_corrections_table(result: dict, label: str, initial_text: str, seed: int) -> str:
+    """Markdown table of :func:`evaluate_corrections`' means: a row per (method, metric), a column per k."""
+    ks = range(result["n_corrections"] + 1)
+    lines = [f"{label}: {result['n_samples']} samples, initial masks: {initial_text} (seed {seed}); mean after k "
+             f"corrections",
+             "", "| method | metric | " + " | ".join(f"k={k}" for k in ks) + " |",
+             "| --- | --- | " + " | ".join("---:" for _ in ks) + " |"]
+    for method, scores in result["mean"].items():
+        for metric in CORRECTION_METRICS:
+            lines.append(f"| {method} | {metric} | " + " | ".join(f"{v:.3f}" for v in scores[metric]) + " |")
+    return "\n".join(lines)
+
+
+def write_corrections_report(out_dir, result: dict, table: str, label: str, meta: dict):
+    """Write ``corrections.md`` (``table``), ``corrections.json`` (``result`` plus ``dataset=label`` and ``meta``)
+    and one plot per metric (``corrections_<metric>.png``, a line per method) under ``out_dir``, atomically.
+
+    Returns:
+        the output folder as a ``Path``.
+    """
+    from pathlib import Path
+
+    from isegm.inference.reporting import save_curves_plot
+    from isegm.io import atomic_write_json, atomic_write_text
+
+    out = Path(out_dir)
+    atomic_write_text(out / "corrections.md", table + "\n", make_parents=True)
+    atomic_write_json(out / "corrections.json", dict(result, dataset=label, **meta), make_parents=True)
+    for metric in CORRECTION_METRICS:
+        save_curves_plot(out / f"corrections_{metric}.png", {m: s[metric] for m, s in result["mean"].items()},
+                         "corrections k", f"mean {metric}", f"{metric} after k corrections, {label}")
+    return out

@@ -152,3 +152,26 @@ def test_evaluate_corrections_script_refuses_bad_models(tmp_path):
                           timeout=120)
     assert proc.returncode == 2 and "nope.pth" in proc.stderr
     assert not (tmp_path / "corrections.json").exists()
+
+
+def test_corrections_table_and_report_files(tmp_path):
+    """The table has a row per (method, metric) and a column per k; the report writes it, the json with the run's
+    settings and one plot per metric."""
+    import json
+
+    from isegm.inference.correction import (CORRECTION_METRICS, evaluate_corrections, format_corrections_table,
+                                            write_corrections_report)
+
+    result = evaluate_corrections(_Samples(), {"oracle": _CopyGT(np.zeros((120, 160), bool))}, n_corrections=2, seed=3)
+    table = format_corrections_table(result, "Toy", "degraded ground truth", 3)
+    lines = table.splitlines()
+    assert lines[0] == "Toy: 2 samples, initial masks: degraded ground truth (seed 3); mean after k corrections"
+    assert lines[2] == "| method | metric | k=0 | k=1 | k=2 |"
+    hand_iou = result["mean"]["hand"]["iou"]
+    assert f"| hand | iou | {hand_iou[0]:.3f} | {hand_iou[1]:.3f} | {hand_iou[2]:.3f} |" in lines
+    assert sum(line.startswith("| oracle |") for line in lines) == len(CORRECTION_METRICS)
+    out = write_corrections_report(tmp_path / "out", result, table, "Toy", {"seed": 3, "models": {"oracle": "x"}})
+    assert (out / "corrections.md").read_text() == table + "\n"
+    saved = json.loads((out / "corrections.json").read_text())
+    assert saved["dataset"] == "Toy" and saved["seed"] == 3 and saved["mean"]["hand"]["iou"] == pytest.approx(hand_iou)
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(f"corrections_{m}.png" for m in CORRECTION_METRICS)
