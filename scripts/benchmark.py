@@ -19,7 +19,8 @@ With ``--original RITM_CHECKOUT`` it instead times this code against the origina
 SamsungLabs/ritm_interactive_segmentation that runs here), side by side on one machine: the original's own
 ``scripts/evaluate_model.py NoBRS`` and ours on the same checkpoint and dataset folder, in alternating runs
 (``--rounds``), for each inference path of ``--paths`` (``exact``: RITM's numerics; tags joined by ``+``:
-``bf16``, ``bnfold``, ``cl`` as in :mod:`isegm.inference.paths`; ``fastest``: the GUI default here; or an
+``bf16``, ``bnfold``, ``cl`` as in :mod:`isegm.inference.paths`, ``compile`` for ``--compile``, compiled
+before the timed loop; ``fastest``: the GUI default here; or an
 ``.onnx`` file from ``scripts/export_model.py``). It prints per path the median SPC, its ratio to the
 original's, NoC@85/90, the largest per-click IoU difference from the original and how many samples' click
 sequences split off, against the targets of issue 13 (fp32: SPC <= 0.6x with identical IoUs; bf16:
@@ -187,7 +188,8 @@ def _cvpr_params(arch: str) -> dict:
 
 
 TARGETS = {"fp32": 0.6, "bf16": 0.35}  # SPC as a fraction of the original's fp32 SPC (issue 13)
-_PATH_FLAGS = {"bf16": ["--precision", "bf16"], "bnfold": ["--fold-bn"], "cl": ["--channels-last"]}
+_PATH_FLAGS = {"bf16": ["--precision", "bf16"], "bnfold": ["--fold-bn"], "cl": ["--channels-last"],
+               "compile": ["--compile"]}
 
 
 def _path_flags(path: str, device: str) -> list:

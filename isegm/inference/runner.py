@@ -410,6 +410,8 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
                 reporting.append_text(table_path, block + "\n")
 
             entry["checkpoint"] = str(checkpoint_path)
+            if getattr(model if predictor is None else None, "warmup_seconds", None) is not None:
+                entry["compile_seconds"] = model.warmup_seconds   # before the timed loop: not in SPC
             entry["table_row"] = row
             entry["wall_time"] = wall_time
             if settings.save_ious:

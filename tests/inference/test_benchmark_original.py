@@ -90,3 +90,4 @@ def test_versus_original_refuses_bad_input_in_one_line(tmp_path, bench_script):
     with pytest.raises(SystemExit, match="no such ONNX file"):
         bench_script._path_flags(str(tmp_path / "m.onnx"), "cpu")
     assert bench_script._path_flags("bf16+bnfold", "cpu") == ["--precision", "bf16", "--fold-bn"]
+    assert bench_script._path_flags("bf16+cl+compile", "cpu") == ["--precision", "bf16", "--channels-last", "--compile"]

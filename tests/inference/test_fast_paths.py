@@ -53,6 +53,7 @@ def test_compiled_net_gives_the_eager_probabilities(checkpoint):
     torch._dynamo.reset()
     compiled = load_backend_net(checkpoint, "cpu", compile_mode="default", compile_backend="eager")
     assert isinstance(compiled, CompiledNet) and compiled.with_prev_mask and compiled.mode == "default"
+    assert compiled.warmup_seconds > 0     # compiled (here: traced) when loaded, before any click is timed
     # tracing HRNet takes minutes on 2 cores: run the wrapper on a small click model (the eager backend
     # traces without changing kernels, so the maps are equal)
     eager, traced = DiskNet(radius=7), CompiledNet(DiskNet(radius=7), "default", backend="eager")

@@ -183,10 +183,33 @@ class CompiledNet:
             kwargs = {"options": dict(list_mode_options(mode, dynamic=True), freezing=True)}
         self._compiled = torch.compile(forward, dynamic=True, backend=backend, **kwargs)
 
+        self.warmup_seconds = None
+
     def __call__(self, image: torch.Tensor, points: torch.Tensor) -> dict:
         with torch.no_grad():
             out = self._compiled(image, points)
         return out if self.precision == "fp32" else {key: value.float() for key, value in out.items()}
+
+    def warm_up(self, device, sizes=((400, 400), (352, 400)), clicks=(1, 3)) -> float:
+        """Compile before the first click: call the network on zero images of ``sizes`` (H, W) with a flip pair
+        (batch 2) and ``clicks`` positive clicks each, so that the dynamic graph exists before anything is timed
+        (RITM's SPC leaves model loading out; compilation is loading here).
+
+        Returns:
+            the seconds it took (also kept as ``warmup_seconds``).
+        """
+        from time import perf_counter
+
+        start = perf_counter()
+        channels = 4 if self.with_prev_mask else 3
+        with torch.inference_mode():
+            for (height, width), n in zip(sizes, clicks):
+                points = torch.full((2, 2 * n, 3), -1.0, device=device)
+                points[:, :n, 0], points[:, :n, 1] = height / 2, width / 2
+                points[:, :n, 2] = torch.arange(n, device=device, dtype=torch.float32)
+                self(torch.zeros(2, channels, height, width, device=device), points)
+        self.warmup_seconds = perf_counter() - start
+        return self.warmup_seconds
 
 
 class _AutocastForward(torch.nn.Module):
@@ -231,7 +254,8 @@ def load_backend_net(path, device, backend: str = "torch", precision: str = "fp3
         backend, precision: see :data:`BACKENDS`, :data:`PRECISIONS`.
         fold_bn: torch backend: BatchNorm folded into the convolutions
             (:func:`isegm.model.fusion.optimize_for_inference`; outputs within ~1e-6, BRS modes still work).
-        compile_mode: torch backend: :class:`CompiledNet` with this mode and ``precision`` ("none": eager).
+        compile_mode: torch backend: :class:`CompiledNet` with this mode and ``precision`` ("none": eager),
+            compiled here (:meth:`CompiledNet.warm_up`) so that no click pays for it.
         compile_backend: the ``torch.compile`` backend of ``compile_mode``.
         channels_last: torch backend: convolution weights stored NHWC (inputs stay NCHW). On the CPU oneDNN then
             picks faster kernels (HRNet18s: forward ~0.75x) whose sums differ by ~1e-6, enough to move a click
@@ -266,8 +290,10 @@ def load_backend_net(path, device, backend: str = "torch", precision: str = "fp3
 
             net = optimize_for_inference(net, fold_batchnorm=fold_bn, channels_last=channels_last)
         if compile_mode != "none":
-            return CompiledNet(net, compile_mode, compile_backend, precision=precision,
-                               device_type=torch.device(device).type)
+            compiled = CompiledNet(net, compile_mode, compile_backend, precision=precision,
+                                   device_type=torch.device(device).type)
+            compiled.warm_up(device)
+            return compiled
         return AutocastNet(net, torch.device(device).type) if precision == "bf16" else net
     if backend == "onnx":
         if torch.device(device).type != "cpu":
