@@ -142,12 +142,14 @@ COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 
 
 class CompiledNet:
-    """A torch click model whose forward pass runs through ``torch.compile(mode=..., dynamic=True)``.
+    """A torch click model whose backbone and head run through ``torch.compile(mode=..., dynamic=True)``.
 
     Same call and ``with_prev_mask`` as the wrapped ISModel (NoBRS only: the BRS modes need the model's inner
     methods and refuse this wrapper). ``dynamic=True`` lets one compiled graph serve the zoom-in crops' varying
     (H, W); the first clicks of a run pay the compilation (seconds to minutes). Outputs match the eager model
-    to float rounding (inductor reorders reductions), not bit for bit. On the CPU, inductor compiles with
+    to float rounding (inductor reorders reductions), not bit for bit. An ISModel's ``backbone_forward`` (all but
+    the click encoding, whose input grows with every click) is compiled in place, other models whole. On the
+    CPU, inductor compiles with
     ``freezing`` (weights become constants, convolution weights prepacked for oneDNN, ReLU and adds fused into
     the convolutions): HRNet18s' flip-pair forward at 400 x 400 took ~0.85-0.89x the eager time under bf16 on
     the 2-core AVX-512 CPU, after ~2-3 min of compilation (measured beside other jobs).
@@ -175,18 +177,26 @@ class CompiledNet:
         self.precision = precision
         self.device_type = device_type
         self.with_prev_mask = bool(getattr(net, "with_prev_mask", False))
-        forward = net if precision == "fp32" else _AutocastForward(net, device_type)
         kwargs = {"mode": None if mode == "default" else mode}
         if backend == "inductor" and device_type == "cpu":   # the mode's options plus weight freezing
             from torch._inductor import list_mode_options
 
             kwargs = {"options": dict(list_mode_options(mode, dynamic=True), freezing=True)}
-        self._compiled = torch.compile(forward, dynamic=True, backend=backend, **kwargs)
+        if callable(getattr(net, "backbone_forward", None)):
+            # Only the network after the click encoding is compiled: the click maps depend on the number of
+            # clicks, which would retrace the graph at every new count; the backbone sees (B, C, H, W) maps only.
+            import copy
 
+            compiled = copy.copy(net)   # shares the modules; the compiled method is set on the copy only
+            compiled.backbone_forward = torch.compile(net.backbone_forward, dynamic=True, backend=backend, **kwargs)
+            self._compiled = compiled
+        else:
+            self._compiled = torch.compile(net, dynamic=True, backend=backend, **kwargs)
         self.warmup_seconds = None
 
     def __call__(self, image: torch.Tensor, points: torch.Tensor) -> dict:
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast(self.device_type, dtype=torch.bfloat16,
+                                             enabled=self.precision == "bf16"):
             out = self._compiled(image, points)
         return out if self.precision == "fp32" else {key: value.float() for key, value in out.items()}
 
@@ -210,19 +220,6 @@ class CompiledNet:
                 self(torch.zeros(2, channels, height, width, device=device), points)
         self.warmup_seconds = perf_counter() - start
         return self.warmup_seconds
-
-
-class _AutocastForward(torch.nn.Module):
-    """``net``'s forward under ``torch.autocast(bfloat16)``, as one module for ``torch.compile`` to trace."""
-
-    def __init__(self, net, device_type: str):
-        super().__init__()
-        self.net = net
-        self.device_type = device_type
-
-    def forward(self, image, points):
-        with torch.autocast(self.device_type, dtype=torch.bfloat16):
-            return self.net(image, points)
 
 
 class AutocastNet:
