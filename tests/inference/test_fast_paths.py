@@ -135,3 +135,27 @@ def test_bf16_path_keeps_activations_in_bf16(checkpoint):
     with torch.inference_mode(), Watch():
         out = net(image, points)
     assert out["instances"].dtype == torch.float32 and not mixed, mixed[:3]
+
+
+def test_compile_seconds_are_recorded_and_left_out_of_spc(tmp_path):
+    """A compiled network is compiled before the timed loop; the results json records how long that took."""
+    from inference_fakes import DiskNet, make_fake_dataset
+
+    from isegm.inference.runner import run_evaluation
+
+    torch._dynamo.reset()
+
+    def load(path, device):
+        net = CompiledNet(DiskNet(radius=7), "default", backend="eager")
+        net.warm_up(device)
+        return net
+
+    results = run_evaluation([tmp_path / "fake.pth"], {"GrabCut": make_fake_dataset()},
+                             EvalSettings(n_clicks=3, progress=False, compile="default"), torch.device("cpu"),
+                             tmp_path / "logs", load_model=load)
+    entry = results["datasets"]["GrabCut"]["fake"]
+    assert entry["compile_seconds"] > 0
+    plain = run_evaluation([tmp_path / "fake.pth"], {"GrabCut": make_fake_dataset()},
+                           EvalSettings(n_clicks=3, progress=False), torch.device("cpu"), tmp_path / "logs2",
+                           load_model=lambda path, device: DiskNet(radius=7))
+    assert "compile_seconds" not in plain["datasets"]["GrabCut"]["fake"]
