@@ -152,7 +152,8 @@ class CompiledNet:
     CPU, inductor compiles with
     ``freezing`` (weights become constants, convolution weights prepacked for oneDNN, ReLU and adds fused into
     the convolutions). On the 2-core AVX-512 CPU HRNet18s' flip-pair forward at fixed shapes took 0.65-0.9x the
-    eager bf16 time, but over full GrabCut a click took 0.205 s against 0.139 s eager (README, "Speed and memory").
+    eager bf16 time, but the dynamic-shape graph ran 0.93-1.18x per crop size and over full GrabCut a click took
+    0.205 s against 0.139 s eager (README, "Speed and memory").
 
     Args:
         net: the ISModel (eval mode).
