@@ -270,18 +270,14 @@ def _file_part(name: str) -> str:
 def _run_settings(name, spec: ModelSpec, dataset_name, dataset, device, n_clicks, eval_mode, pred_thr,
                   stochastic) -> dict:
     """What a kept sample of one (model, dataset) run depends on: a resumed run must match all of it."""
-    import torch
+    from isegm.inference.sample_store import run_settings
 
-    from isegm.io import file_sha256
-
-    checkpoint = Path(spec.checkpoint) if spec.checkpoint else None
-    return {"model": name, "family": spec.family, "checkpoint": spec.checkpoint, "variant": spec.variant,
-            "checkpoint_sha256": file_sha256(checkpoint) if checkpoint is not None and checkpoint.is_file() else None,
-            "dataset": dataset_name, "dataset_size": len(dataset), "n_clicks": int(n_clicks), "eval_mode": eval_mode,
-            "pred_thr": float(pred_thr), "boundary_iou": True, "device": torch.device(device).type,
-            "stochastic": (None if stochastic is None else
-                           {"sigma": stochastic.sigma, "repeats": stochastic.repeats, "seed": stochastic.seed,
-                            "stop_iou": stochastic.stop_iou})}
+    return run_settings(dataset_name, dataset, spec.checkpoint, device, model=name, family=spec.family,
+                        variant=spec.variant, n_clicks=int(n_clicks), eval_mode=eval_mode, pred_thr=float(pred_thr),
+                        boundary_iou=True,
+                        stochastic=(None if stochastic is None else
+                                    {"sigma": stochastic.sigma, "repeats": stochastic.repeats,
+                                     "seed": stochastic.seed, "stop_iou": stochastic.stop_iou}))
 
 
 def format_markdown_table(runs: Sequence[ModelRun], columns: Sequence[Column] = COLUMNS,

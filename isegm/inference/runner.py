@@ -439,19 +439,13 @@ def run_evaluation(checkpoints: Sequence, datasets: Mapping, settings: EvalSetti
 
 def _sample_store(path, results: dict, dataset_name: str, dataset, checkpoint_path: Path, device):
     """The :class:`~isegm.inference.sample_store.SampleStore` of one (dataset, checkpoint) run with ``resume``:
-    its settings are the run's (``results`` minus paths, names and the sample count), the dataset's name and
-    size, the checkpoint and its sha256 and the device type."""
-    import torch
-
-    from isegm.inference.sample_store import SampleStore
-    from isegm.io import file_sha256
+    its settings are the run's (``results`` minus paths, names and the sample count) plus
+    :func:`~isegm.inference.sample_store.run_settings`' dataset, checkpoint and device."""
+    from isegm.inference.sample_store import SampleStore, run_settings
 
     skip = ("model_name", "checkpoints", "table_path", "results_path", "shards", "datasets", "max_samples")
     settings = {k: v for k, v in results.items() if k not in skip}
-    settings.update(dataset=dataset_name, dataset_size=len(dataset), checkpoint=str(checkpoint_path),
-                    checkpoint_sha256=file_sha256(checkpoint_path) if checkpoint_path.is_file() else None,
-                    device=torch.device(device).type)
-    return SampleStore(path, settings, resume=True)
+    return SampleStore(path, run_settings(dataset_name, dataset, checkpoint_path, device, **settings), resume=True)
 
 
 def checkpoint_logs_path(checkpoint, logs_root, exps_dir=None):

@@ -26,10 +26,30 @@ import numpy as np
 from isegm.errors import UserError
 from isegm.io import to_plain
 
-__all__ = ["SampleStore", "IndexSubset", "evaluate_with_store"]
+__all__ = ["SampleStore", "IndexSubset", "evaluate_with_store", "run_settings"]
 
 FORMAT = "isegm.sample_store"
 VERSION = 1
+
+
+def run_settings(dataset_name: str, dataset, checkpoint, device, **settings) -> dict:
+    """The settings a store is keyed by: ``settings`` plus the dataset's name and size, the checkpoint path and
+    its sha256 (None when it is not a file, e.g. GrabCut's label) and the device type.
+
+    Args:
+        dataset_name, dataset: the registry name and the dataset (``len`` is taken).
+        checkpoint: path or label ('' for none).
+        device: torch device or its name.
+        **settings: plain-data run settings (clicks, threshold, stochastic spec, ...).
+    """
+    import torch
+
+    from isegm.io import file_sha256
+
+    path = Path(checkpoint) if checkpoint else None
+    return dict(settings, dataset=dataset_name, dataset_size=len(dataset), checkpoint=str(checkpoint or ""),
+                checkpoint_sha256=file_sha256(path) if path is not None and path.is_file() else None,
+                device=torch.device(device).type)
 
 
 class IndexSubset:
